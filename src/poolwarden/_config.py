@@ -1,0 +1,56 @@
+"""Argument checks: a bad value raises ``ValueError`` naming the argument and what is allowed."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["RESET_MODES", "check_count", "check_reset", "check_seconds", "check_sizes"]
+
+RESET_MODES = ("rollback", "session", None)
+
+
+def check_count(name: str, value: Any, minimum: int = 0) -> int:
+    """An integer ``>= minimum`` (bools are refused: ``True`` is not a size)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def check_seconds(name: str, value: Any, *, optional: bool = False) -> float | None:
+    """A finite number of seconds ``> 0`` (or ``None`` when ``optional``)."""
+    if value is None and optional:
+        return None
+    allowed = "a number of seconds > 0" + (" or None" if optional else "")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return float(value)
+
+
+def check_reset(value: Any) -> str | None:
+    """One of :data:`RESET_MODES`."""
+    if value not in RESET_MODES:
+        raise ValueError(f"reset must be 'rollback', 'session' or None, got {value!r}")
+    return value  # type: ignore[no-any-return]
+
+
+def check_sizes(pool_size: Any, max_overflow: Any, min_idle: Any) -> tuple[int, int, int]:
+    """The three sizes, consistent with each other."""
+    pool_size = check_count("pool_size", pool_size)
+    max_overflow = check_count("max_overflow", max_overflow)
+    min_idle = check_count("min_idle", min_idle)
+    if pool_size + max_overflow < 1:
+        raise ValueError(
+            "pool_size + max_overflow must be >= 1 (the pool could never hand out a "
+            f"connection), got pool_size={pool_size}, max_overflow={max_overflow}"
+        )
+    if min_idle > pool_size + max_overflow:
+        raise ValueError(
+            f"min_idle must be between 0 and pool_size + max_overflow "
+            f"({pool_size + max_overflow}), got {min_idle}"
+        )
+    return pool_size, max_overflow, min_idle

@@ -1,0 +1,371 @@
+"""The pool's decisions, without I/O, threads or clocks.
+
+Every method takes ``now`` (monotonic seconds) where time matters and returns what the I/O
+shell must do: which waiter to wake, which connection to close, how many connections to open.
+The shell calls these methods while holding its lock and performs the I/O after releasing it,
+so the sync and asyncio pools can share this module and tests can drive it with a fake clock.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._entry import Entry
+from ._stats import Counters, PoolStats, Sampler
+
+__all__ = ["Backoff", "ConnectResult", "PoolCore", "Waiter"]
+
+
+class Waiter:
+    """A checkout queued for a connection; ``signal`` is the shell's wake-up handle."""
+
+    __slots__ = ("entry", "error", "signal", "since")
+
+    def __init__(self, since: float, signal: Any) -> None:
+        self.since = since
+        self.signal = signal
+        self.entry: Entry | None = None
+        self.error: BaseException | None = None
+
+
+@dataclass
+class ConnectResult:
+    """What a finished connect attempt asks of the shell."""
+
+    #: The waiter that received the new connection.
+    wake: Waiter | None = None
+    #: Waiters whose ``error`` was set to a connect error that retrying will not fix.
+    fail: list[Waiter] = field(default_factory=list)
+    #: A new connection the pool does not need (closed pool, no room).
+    close: Entry | None = None
+    #: ``None``: the connector is done. Otherwise seconds to wait before the next attempt.
+    again: float | None = None
+
+
+class Backoff:
+    """Capped exponential backoff with jitter between failed connect attempts."""
+
+    INITIAL = 0.1
+    FACTOR = 2.0
+    CAP = 2.0
+    JITTER = 0.1
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self.failures = 0
+        self.retry_at = float("-inf")
+
+    def failed(self, now: float) -> float:
+        """Record a failure; return the delay before the next attempt."""
+        base = min(self.CAP, self.INITIAL * self.FACTOR**self.failures)
+        self.failures += 1
+        delay = base * (1.0 + self._rng.uniform(-self.JITTER, self.JITTER))
+        self.retry_at = now + delay
+        return delay
+
+    def succeeded(self) -> None:
+        """Forget past failures."""
+        self.failures = 0
+        self.retry_at = float("-inf")
+
+
+class PoolCore:
+    """Books of one pool: idle connections, holders, waiters, connects in flight, counters.
+
+    Idle connections form a stack (most recently used on top) so that surplus connections
+    stay idle long enough to be retired. Waiters form a FIFO queue; a connection that comes
+    back, or a new one, goes to the oldest waiter, and nothing is idle while anyone waits.
+    """
+
+    def __init__(
+        self,
+        *,
+        pool_size: int,
+        max_overflow: int,
+        min_idle: int,
+        max_connecting: int,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.pool_size = pool_size
+        self.max_overflow = max_overflow
+        self.min_idle = min_idle
+        self.max_connecting = max_connecting
+        self.idle: list[Entry] = []
+        #: Holders in checkout order (dicts keep insertion order): the first is the oldest.
+        self.in_use: dict[Entry, None] = {}
+        self.waiters: deque[Waiter] = deque()
+        self.connecting = 0
+        self.closed = False
+        #: Bumped in a forked child so entries inherited from the parent are recognised.
+        self.generation = 0
+        self.counters = Counters()
+        #: The two counters touched on every checkout live here, one lookup closer.
+        self.checkouts = 0
+        self.checkins = 0
+        self.wait_time = Sampler()
+        self.hold_time = Sampler()
+        self.peak_in_use = 0
+        self.peak_waiting = 0
+        self.backoff = Backoff(rng or random.Random())
+        self.last_connect_error: BaseException | None = None
+        self.last_connect_error_at = float("-inf")
+        self._next_id = 1
+
+    # -- sizes ---------------------------------------------------------------------------
+    @property
+    def max_size(self) -> int:
+        """The most connections that may be open at once."""
+        return self.pool_size + self.max_overflow
+
+    def total(self) -> int:
+        """Connections open or being opened."""
+        return len(self.idle) + len(self.in_use) + self.connecting
+
+    # -- checkout ------------------------------------------------------------------------
+    def checkout(self, now: float) -> Entry | None:
+        """Take the most recently used idle connection, or ``None`` if there is none."""
+        idle = self.idle
+        if not idle:
+            return None
+        entry = idle.pop()
+        # _hand_out, inlined: this is the hottest path of the pool.
+        in_use = self.in_use
+        in_use[entry] = None
+        entry.checkout_at = now
+        entry.leak_reported = False
+        self.checkouts += 1
+        if len(in_use) > self.peak_in_use:
+            self.peak_in_use = len(in_use)
+        return entry
+
+    def _hand_out(self, entry: Entry, now: float) -> None:
+        self.in_use[entry] = None
+        entry.checkout_at = now
+        entry.leak_reported = False
+        self.checkouts += 1
+        if len(self.in_use) > self.peak_in_use:
+            self.peak_in_use = len(self.in_use)
+
+    def enqueue(self, waiter: Waiter) -> None:
+        """Queue a checkout that found nothing idle."""
+        self.waiters.append(waiter)
+        if len(self.waiters) > self.peak_waiting:
+            self.peak_waiting = len(self.waiters)
+
+    def give_up(self, waiter: Waiter) -> bool:
+        """A waiter's time ran out. Return False if it leaves empty-handed (a timeout);
+        True if a connection or an error reached it meanwhile, which it must then take."""
+        if waiter.entry is not None or waiter.error is not None:
+            return True
+        self.waiters.remove(waiter)
+        self.counters.timeouts += 1
+        return False
+
+    # -- checkin -------------------------------------------------------------------------
+    def checkin(
+        self, entry: Entry, now: float, reusable: bool
+    ) -> tuple[Waiter | None, Entry | None]:
+        """A holder gave ``entry`` back. Return (waiter to wake, entry to close)."""
+        del self.in_use[entry]
+        self.checkins += 1
+        self.hold_time.add(now - entry.checkout_at)
+        entry.last_used = now
+        if not reusable or entry.broken:
+            self.counters.discards += 1
+            self.counters.closes += 1
+            return None, entry
+        if (
+            not self.waiters
+            and len(self.idle) + len(self.in_use) + self.connecting < self.pool_size
+            and not self.closed
+        ):
+            self.idle.append(entry)  # the common case, decided without the general rules
+            return None, None
+        return self._place(entry, now)
+
+    def discard(self, entry: Entry) -> None:
+        """Forget a held connection that the shell found unusable and is closing."""
+        del self.in_use[entry]
+        self.counters.discards += 1
+        self.counters.closes += 1
+
+    def _place(self, entry: Entry, now: float) -> tuple[Waiter | None, Entry | None]:
+        """Route a usable connection: to the oldest waiter, to the idle stack, or closed."""
+        count = len(self.idle) + len(self.in_use) + self.connecting + 1  # ``entry`` too
+        if self.closed or count > self.max_size:
+            self.counters.closes += 1
+            return None, entry
+        if self.waiters:
+            waiter = self.waiters.popleft()
+            waiter.entry = entry
+            self._hand_out(entry, now)
+            self.wait_time.add(now - waiter.since, self.checkouts)
+            return waiter, None
+        if count > self.pool_size and len(self.idle) >= self.min_idle:
+            # An overflow connection: close it rather than keep it, as QueuePool does.
+            self.counters.closes += 1
+            return None, entry
+        self.idle.append(entry)
+        return None, None
+
+    # -- connecting ----------------------------------------------------------------------
+    def _wanted(self) -> int:
+        """Connections needed beyond those already being opened."""
+        demand = len(self.waiters) + max(0, self.min_idle - len(self.idle))
+        return min(
+            demand - self.connecting,
+            self.max_size - self.total(),
+            self.max_connecting - self.connecting,
+        )
+
+    def opens_wanted(self, now: float) -> int:
+        """Reserve and return how many new connect attempts the shell should start.
+
+        While backing off after a failure, at most one attempt is in flight; the shell's
+        connector waits until ``backoff.retry_at`` before trying.
+        """
+        if self.closed:
+            return 0
+        wanted = max(0, self._wanted())
+        if now < self.backoff.retry_at:
+            wanted = min(wanted, 0 if self.connecting else 1)
+        self.connecting += wanted
+        return wanted
+
+    def connect_succeeded(self, raw: Any, now: float) -> ConnectResult:
+        """A connect attempt returned ``raw``; file it and say whether to open another."""
+        self.connecting -= 1
+        self.counters.connects += 1
+        self.backoff.succeeded()
+        entry = Entry(raw, self._next_id, now, self.generation)
+        self._next_id += 1
+        waiter, close = self._place(entry, now)
+        result = ConnectResult(wake=waiter, close=close)
+        if not self.closed and self._wanted() > 0:
+            self.connecting += 1
+            result.again = 0.0
+        return result
+
+    def connect_failed(self, error: BaseException, now: float, retryable: bool) -> ConnectResult:
+        """A connect attempt raised ``error``.
+
+        Waiters keep waiting through errors that retrying may fix (server down, too many
+        connections); for any other error (bad password, unknown database) every waiter
+        receives it now, so nobody sits out the timeout on a mistake only a person can fix.
+        """
+        self.connecting -= 1
+        self.counters.connect_failures += 1
+        self.last_connect_error = error
+        self.last_connect_error_at = now
+        delay = self.backoff.failed(now)
+        result = ConnectResult()
+        if not retryable:
+            while self.waiters:
+                waiter = self.waiters.popleft()
+                waiter.error = error
+                result.fail.append(waiter)
+        if not self.closed and self._wanted() > 0:
+            self.connecting += 1
+            result.again = delay
+        return result
+
+    def resume_connecting(self) -> bool:
+        """After a backoff pause: go on (True), or give the reserved slot back (False)."""
+        self.connecting -= 1  # decide as if starting afresh
+        if not self.closed and self._wanted() > 0:
+            self.connecting += 1
+            return True
+        return False
+
+    def abandon_connect(self) -> None:
+        """Give back a reserved connect slot without an attempt (closing, shutting down)."""
+        self.connecting -= 1
+
+    # -- maintenance ---------------------------------------------------------------------
+    def resize(self, pool_size: int, max_overflow: int) -> list[Entry]:
+        """Change the limits; return idle connections that no longer fit."""
+        self.pool_size = pool_size
+        self.max_overflow = max_overflow
+        surplus: list[Entry] = []
+        keep = max(self.pool_size, self.min_idle)
+        while self.idle and (self.total() > self.max_size or len(self.idle) > keep):
+            # Oldest-used first: the bottom of the stack.
+            surplus.append(self.idle.pop(0))
+        self.counters.closes += len(surplus)
+        return surplus
+
+    def leaks_due(self, now: float, threshold: float) -> list[Entry]:
+        """Holders past ``threshold`` not reported yet; marks them reported."""
+        due = []
+        for entry in self.in_use:
+            if now - entry.checkout_at < threshold:
+                break  # later holders checked out later still
+            if not entry.leak_reported:
+                entry.leak_reported = True
+                self.counters.leaks += 1
+                due.append(entry)
+        return due
+
+    def next_leak_check(self, threshold: float) -> float | None:
+        """When the next unreported holder crosses ``threshold``."""
+        for entry in self.in_use:
+            if not entry.leak_reported:
+                return entry.checkout_at + threshold
+        return None
+
+    def close(self) -> tuple[list[Entry], list[Waiter]]:
+        """Close the pool: return idle connections to close and waiters to fail."""
+        self.closed = True
+        idle, self.idle = self.idle, []
+        waiters = list(self.waiters)
+        self.waiters.clear()
+        self.counters.closes += len(idle)
+        return idle, waiters
+
+    def forget_all(self) -> list[Entry]:
+        """Start afresh (in a forked child): return every inherited entry, keep counters."""
+        self.generation += 1
+        entries = self.idle + list(self.in_use)
+        self.idle = []
+        self.in_use = {}
+        self.waiters.clear()
+        self.connecting = 0
+        self.backoff.succeeded()
+        return entries
+
+    def oldest_holder(self) -> Entry | None:
+        """The connection checked out longest ago, if any."""
+        return next(iter(self.in_use), None)
+
+    def snapshot(self) -> PoolStats:
+        """Sizes, counters and time summaries as one immutable value."""
+        c = self.counters
+        in_use = len(self.in_use)
+        return PoolStats(
+            pool_size=self.pool_size,
+            max_overflow=self.max_overflow,
+            min_idle=self.min_idle,
+            idle=len(self.idle),
+            in_use=in_use,
+            waiting=len(self.waiters),
+            connecting=self.connecting,
+            overflow=max(0, len(self.idle) + in_use - self.pool_size),
+            peak_in_use=self.peak_in_use,
+            peak_waiting=self.peak_waiting,
+            connects=c.connects,
+            connect_failures=c.connect_failures,
+            checkouts=self.checkouts,
+            checkins=self.checkins,
+            timeouts=c.timeouts,
+            closes=c.closes,
+            discards=c.discards,
+            resets=c.resets,
+            reset_failures=c.reset_failures,
+            leaks=c.leaks,
+            reclaimed=c.reclaimed,
+            wait_time=self.wait_time.summary(events=self.checkouts),
+            hold_time=self.hold_time.summary(),
+        )

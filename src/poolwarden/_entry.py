@@ -1,0 +1,62 @@
+"""The long-lived slot that owns one pooled DB-API connection."""
+
+from __future__ import annotations
+
+from types import CodeType
+from typing import Any
+
+from ._callsite import line_of
+
+__all__ = ["Entry"]
+
+
+class Entry:
+    """One open connection and what the pool knows about it.
+
+    An entry lives as long as its connection; each checkout gets a new, short-lived proxy
+    (:class:`~poolwarden.PooledConnection`) that points back here. All fields are read and
+    written under the pool's lock, except ``raw``, which never changes.
+    """
+
+    __slots__ = (
+        "broken",
+        "checkout_at",
+        "created_at",
+        "generation",
+        "id",
+        "last_used",
+        "leak_reported",
+        "raw",
+        "site_code",
+        "site_lasti",
+        "stack",
+        "thread_name",
+    )
+
+    def __init__(self, raw: Any, entry_id: int, now: float, generation: int) -> None:
+        self.raw = raw
+        self.id = entry_id
+        self.created_at = now
+        self.last_used = now
+        self.checkout_at = now
+        self.generation = generation
+        #: Set when an operation failed in a way that leaves the connection unusable.
+        self.broken = False
+        self.leak_reported = False
+        #: Where the current holder checked it out: code object and bytecode offset (cheaper
+        #: to read than the line number, which is worked out only when reported).
+        self.site_code: CodeType | None = None
+        self.site_lasti = 0
+        #: Frames (code, line) of the checkout, kept only when leak detection is on.
+        self.stack: list[tuple[CodeType, int]] | None = None
+        self.thread_name = ""
+
+    def site(self) -> str:
+        """``file:line:function`` of the current checkout, or ``"unknown"``."""
+        code = self.site_code
+        if code is None:
+            return "unknown"
+        return f"{code.co_filename}:{line_of(code, self.site_lasti)}:{code.co_name}"
+
+    def __repr__(self) -> str:
+        return f"<Entry #{self.id} {'broken' if self.broken else 'ok'}>"

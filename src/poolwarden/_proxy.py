@@ -1,0 +1,285 @@
+"""Per-checkout proxies: the connection and cursors a borrower holds.
+
+A proxy lives for one checkout. It forwards everything to the driver's connection, notes
+whether the borrower ran anything (so the reset on return can skip a needless rollback),
+remembers connection attributes the borrower changed (so they are restored), sees every
+error an operation raises (so a dead connection is never reused), and refuses to work once
+the connection has gone back to the pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConnectionReturned
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from ._entry import Entry
+    from ._pool import Pool
+
+__all__ = ["IN_TRANSACTION", "UNTOUCHED", "USED", "PooledConnection", "PooledCursor"]
+
+#: What a borrower did with a connection, from least to most.
+UNTOUCHED, USED, IN_TRANSACTION = 0, 1, 2
+
+
+def _tracked(name: str) -> property:
+    """A forwarded connection attribute whose original value is restored on return."""
+
+    def get(self: PooledConnection) -> Any:
+        return getattr(self._live(), name)
+
+    def set_(self: PooledConnection, value: Any) -> None:
+        raw = self._live()
+        self._remember(name, lambda: getattr(raw, name))
+        setattr(raw, name, value)
+
+    return property(get, set_, doc=f"The driver's ``{name}``; restored when returned.")
+
+
+class PooledConnection:
+    """A DB-API connection checked out of a :class:`~poolwarden.Pool`.
+
+    Use it as the driver's connection: ``cursor()``, ``commit()``, ``rollback()`` and every
+    other attribute are forwarded. ``close()`` — or leaving a ``with`` block — returns it to
+    the pool; afterwards every use raises :class:`~poolwarden.ConnectionReturned`.
+    """
+
+    __slots__ = ("__weakref__", "_activity", "_entry", "_pool", "_raw", "_saved")
+
+    def __init__(self, pool: Pool, entry: Entry) -> None:
+        self._pool = pool
+        self._entry: Entry | None = entry
+        self._raw = entry.raw
+        #: UNTOUCHED, USED (session may have changed) or IN_TRANSACTION (something ran since
+        #: the last commit or rollback): the reset on return does only what this requires.
+        self._activity = UNTOUCHED
+        #: Original values of attributes the borrower changed.
+        self._saved: dict[str, Any] | None = None
+
+    # -- the DB-API surface --------------------------------------------------------------
+    def cursor(self, *args: Any, **kwargs: Any) -> PooledCursor:
+        """A cursor on the pooled connection (arguments go to the driver)."""
+        raw = self._live()
+        try:
+            return PooledCursor(self, raw.cursor(*args, **kwargs))
+        except BaseException as exc:
+            self._failed(exc)
+            raise
+
+    def commit(self) -> None:
+        """Commit the current transaction."""
+        self._call("commit")
+        self._activity = USED
+
+    def rollback(self) -> None:
+        """Roll back the current transaction."""
+        self._call("rollback")
+        self._activity = USED
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        """``Connection.execute`` of drivers that have one (psycopg 3, sqlite3)."""
+        self._activity = IN_TRANSACTION
+        return self._call("execute", *args, **kwargs)
+
+    def close(self) -> None:
+        """Give the connection back to the pool (it stays open there)."""
+        self._pool.putconn(self)
+
+    def invalidate(self) -> None:
+        """Mark the connection unusable: it is closed, not reused, when it goes back."""
+        self._live()
+        assert self._entry is not None
+        self._entry.broken = True
+
+    @property
+    def raw(self) -> Any:
+        """The driver's own connection, for what the proxy does not forward. Anything done
+        through it is treated as having used the connection."""
+        raw = self._live()
+        self._activity = IN_TRANSACTION
+        return raw
+
+    @property
+    def closed(self) -> bool:
+        """True once this proxy has been returned to the pool."""
+        return self._entry is None
+
+    @property
+    def autocommit(self) -> Any:
+        """The driver's autocommit: a value (psycopg, mysql-connector) or, for drivers where
+        it is a method (PyMySQL, mysqlclient), a callable that sets it."""
+        raw = self._live()
+        adapter = self._pool._adapter
+        if adapter.autocommit_is_method:
+            return self._set_autocommit
+        return raw.autocommit
+
+    @autocommit.setter
+    def autocommit(self, value: bool) -> None:
+        self._set_autocommit(value)
+
+    def _set_autocommit(self, value: bool) -> None:
+        raw = self._live()
+        adapter = self._pool._adapter
+        self._remember("autocommit", lambda: adapter.get_autocommit(raw))
+        try:
+            adapter.set_autocommit(raw, value)
+        except BaseException as exc:
+            self._failed(exc)
+            raise
+
+    # Settings a borrower may change through the proxy, restored when the connection goes
+    # back. (MySQL drivers keep such settings in SQL: ``reset="session"`` clears those.)
+    isolation_level = _tracked("isolation_level")
+    read_only = _tracked("read_only")
+    readonly = _tracked("readonly")
+    deferrable = _tracked("deferrable")
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the proxy does not define: forward to the driver.
+        raw = self._live()
+        self._activity = IN_TRANSACTION
+        return getattr(raw, name)
+
+    def __enter__(self) -> PooledConnection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._entry is not None:
+            self._pool.putconn(self)
+
+    def __del__(self) -> None:
+        # Dropped without being returned: let the pool reclaim the connection. This runs
+        # inside the garbage collector, possibly in any thread and under any lock, so the
+        # pool only queues the entry (SimpleQueue.put is safe here) for its housekeeper.
+        entry = self._entry
+        if entry is not None:
+            self._entry = None
+            try:
+                self._pool._orphaned(entry, self._activity, self._saved)
+            except Exception:
+                pass  # interpreter shutdown: nothing left to reclaim into
+
+    def __repr__(self) -> str:
+        entry = self._entry
+        if entry is None:
+            return f"<PooledConnection (returned) of {self._pool!r}>"
+        return f"<PooledConnection #{entry.id} checked out at {entry.site()} of {self._pool!r}>"
+
+    # -- helpers -------------------------------------------------------------------------
+    def _live(self) -> Any:
+        if self._entry is None:
+            raise ConnectionReturned(
+                "this connection was already returned to the pool and may not be used or "
+                "returned again; check out another with pool.connection()"
+            )
+        return self._raw
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        raw = self._live()
+        try:
+            return getattr(raw, method)(*args, **kwargs)
+        except BaseException as exc:
+            self._failed(exc)
+            raise
+
+    def _remember(self, name: str, read: Callable[[], Any]) -> None:
+        saved = self._saved
+        if saved is None:
+            saved = self._saved = {}
+        if name not in saved:
+            saved[name] = read()
+
+    def _failed(self, exc: BaseException) -> None:
+        """An operation raised: if the connection cannot be trusted any more, mark it so it
+        is closed on return instead of reused. Interrupts (KeyboardInterrupt, cancellation)
+        leave the protocol state unknown, so they count as well."""
+        entry = self._entry
+        if entry is None:
+            return
+        if not isinstance(exc, Exception) or self._pool._adapter.is_disconnect(exc, self._raw):
+            entry.broken = True
+
+
+class PooledCursor:
+    """A driver cursor whose errors the pool sees; everything else is forwarded."""
+
+    __slots__ = ("_conn", "_cursor")
+
+    def __init__(self, conn: PooledConnection, cursor: Any) -> None:
+        self._conn = conn
+        self._cursor = cursor
+
+    def _run(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        conn = self._conn
+        conn._live()
+        conn._activity = IN_TRANSACTION
+        try:
+            return getattr(self._cursor, method)(*args, **kwargs)
+        except BaseException as exc:
+            conn._failed(exc)
+            raise
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        """Run one statement."""
+        return self._run("execute", args, kwargs)
+
+    def executemany(self, *args: Any, **kwargs: Any) -> Any:
+        """Run one statement for each parameter set."""
+        return self._run("executemany", args, kwargs)
+
+    def callproc(self, *args: Any, **kwargs: Any) -> Any:
+        """Call a stored procedure."""
+        return self._run("callproc", args, kwargs)
+
+    def fetchone(self) -> Any:
+        """Next row, or ``None``."""
+        return self._run("fetchone", (), {})
+
+    def fetchmany(self, *args: Any, **kwargs: Any) -> Any:
+        """Next rows."""
+        return self._run("fetchmany", args, kwargs)
+
+    def fetchall(self) -> Any:
+        """All remaining rows."""
+        return self._run("fetchall", (), {})
+
+    def nextset(self) -> Any:
+        """Move to the next result set."""
+        return self._run("nextset", (), {})
+
+    def close(self) -> None:
+        """Close the cursor."""
+        self._cursor.close()
+
+    @property
+    def raw(self) -> Any:
+        """The driver's own cursor."""
+        return self._cursor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        row = self._run("fetchone", (), {})
+        if row is None:
+            raise StopIteration
+        return row
+
+    def __enter__(self) -> PooledCursor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._cursor.close()

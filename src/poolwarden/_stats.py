@@ -1,0 +1,145 @@
+"""Pool statistics: counters, gauges and recent-window percentiles."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["Counters", "Percentiles", "PoolStats", "Sampler"]
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    """Summary of a duration, in seconds, over the most recent samples (``max`` is all-time)."""
+
+    count: int
+    p50: float
+    p99: float
+    max: float
+
+    def __str__(self) -> str:
+        ms = 1e3
+        return (
+            f"p50 {self.p50 * ms:.2f} ms, p99 {self.p99 * ms:.2f} ms, max {self.max * ms:.2f} ms"
+        )
+
+
+class Sampler:
+    """A fixed-size ring of recent samples; O(1) to record, sorted only when summarised.
+
+    Samples may carry a *mark*: the sequence number of the event they belong to. Events
+    that took no time (a checkout that found a connection idle) are then not recorded at
+    all, and :meth:`summary` counts the events between marks as zeros.
+    """
+
+    __slots__ = ("_buf", "_marks", "_mask", "count", "max")
+
+    def __init__(self, size: int = 4096) -> None:
+        if size & (size - 1):
+            raise ValueError("size must be a power of two")
+        self._buf = [0.0] * size
+        self._marks = [0] * size
+        self._mask = size - 1
+        self.count = 0
+        self.max = 0.0
+
+    def add(self, value: float, mark: int = 0) -> None:
+        """Record one sample (of event number ``mark``, when events are being counted)."""
+        slot = self.count & self._mask
+        self._buf[slot] = value
+        self._marks[slot] = mark
+        self.count += 1
+        if value > self.max:
+            self.max = value
+
+    def summary(self, events: int | None = None) -> Percentiles:
+        """Nearest-rank p50 and p99 of the retained samples. With ``events`` (the number of
+        events so far, samples being marked), unrecorded events in the window are zeros."""
+        size = len(self._buf)
+        n = min(self.count, size)
+        window = sorted(self._buf[:n])
+        total = n
+        if events is not None:
+            oldest = 1 if self.count <= size else self._marks[self.count & self._mask]
+            total = max(n, events - oldest + 1)
+        if total == 0:
+            return Percentiles(0, 0.0, 0.0, 0.0)
+        zeros = total - n
+
+        def rank(percent: int) -> float:
+            position = max(1, -(-total * percent // 100))  # nearest rank, 1-based
+            return 0.0 if position <= zeros else window[position - zeros - 1]
+
+        return Percentiles(
+            count=self.count if events is None else events,
+            p50=rank(50),
+            p99=rank(99),
+            max=self.max,
+        )
+
+
+@dataclass
+class Counters:
+    """Monotonic event counts since the pool was created."""
+
+    connects: int = 0
+    connect_failures: int = 0
+    timeouts: int = 0
+    closes: int = 0
+    discards: int = 0
+    resets: int = 0
+    reset_failures: int = 0
+    leaks: int = 0
+    reclaimed: int = 0
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """A snapshot of a pool, as returned by :meth:`poolwarden.Pool.stats`.
+
+    Sizes are gauges at the moment of the call; counters count since the pool was created;
+    ``wait_time`` and ``hold_time`` summarise the most recent checkouts (seconds).
+    """
+
+    pool_size: int
+    max_overflow: int
+    min_idle: int
+    idle: int
+    in_use: int
+    waiting: int
+    connecting: int
+    overflow: int
+    peak_in_use: int
+    peak_waiting: int
+    connects: int
+    connect_failures: int
+    checkouts: int
+    checkins: int
+    timeouts: int
+    closes: int
+    discards: int
+    resets: int
+    reset_failures: int
+    leaks: int
+    reclaimed: int
+    wait_time: Percentiles
+    hold_time: Percentiles
+
+    @property
+    def open(self) -> int:
+        """Connections currently open: idle plus in use."""
+        return self.idle + self.in_use
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-data form, for logging or JSON."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return (
+            f"pool_size={self.pool_size} max_overflow={self.max_overflow} | idle={self.idle} "
+            f"in_use={self.in_use} waiting={self.waiting} overflow={self.overflow} "
+            f"peak_in_use={self.peak_in_use} | connects={self.connects} "
+            f"connect_failures={self.connect_failures} checkouts={self.checkouts} "
+            f"timeouts={self.timeouts} closes={self.closes} leaks={self.leaks} | "
+            f"wait: {self.wait_time} | hold: {self.hold_time}"
+        )

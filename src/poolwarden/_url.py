@@ -1,0 +1,132 @@
+"""SQLAlchemy-style database URLs: ``dialect+driver://user:password@host:port/database?opt=v``.
+
+Only what the pool needs: split the URL into parts the adapters turn into driver arguments,
+and render it without its password for every repr, log line and error message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+__all__ = ["URL", "parse_url"]
+
+#: dialect -> (driver used when the URL names none, drivers we support). The defaults are
+#: SQLAlchemy's, so a URL that works with ``create_engine`` picks the same driver here.
+DIALECTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mysql": ("mysqldb", ("pymysql", "mysqldb", "mysqlconnector")),
+    "postgresql": ("psycopg2", ("psycopg", "psycopg2")),
+    "sqlite": ("pysqlite", ("pysqlite",)),
+}
+DIALECT_ALIASES = {"mariadb": "mysql", "postgres": "postgresql"}
+DRIVER_ALIASES = {
+    "mysqlclient": "mysqldb",
+    "mysql-connector": "mysqlconnector",
+    "sqlite3": "pysqlite",
+}
+
+
+@dataclass(frozen=True)
+class URL:
+    """A parsed database URL. ``str()`` and ``repr()`` never show the password."""
+
+    dialect: str
+    driver: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    query: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def scheme(self) -> str:
+        """``dialect+driver`` as written in SQLAlchemy URLs."""
+        return f"{self.dialect}+{self.driver}"
+
+    def render(self, hide_password: bool = True) -> str:
+        """The URL as text; the password is replaced by ``***`` unless asked otherwise."""
+        netloc = ""
+        if self.username is not None:
+            netloc = quote(self.username, safe="")
+            if self.password is not None:
+                netloc += ":" + ("***" if hide_password else quote(self.password, safe=""))
+            netloc += "@"
+        if self.host is not None:
+            netloc += f"[{self.host}]" if ":" in self.host else self.host
+        if self.port is not None:
+            netloc += f":{self.port}"
+        text = f"{self.scheme}://{netloc}"
+        if self.database is not None:
+            text += "/" + self.database
+        if self.query:
+            text += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in self.query.items())
+        return text
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __repr__(self) -> str:
+        return f"URL({self.render()!r})"
+
+
+def _bad(target: str, why: str) -> ValueError:
+    example = "e.g. 'mysql+pymysql://user:password@127.0.0.1:3306/dbname'"
+    return ValueError(f"target: malformed database URL {_scrub(target)!r}: {why} ({example})")
+
+
+def _scrub(text: str) -> str:
+    """Hide anything between ``user:`` and ``@`` so a malformed URL's password is not echoed."""
+    head, sep, tail = text.partition("://")
+    if not sep:
+        return text
+    auth, at, rest = tail.rpartition("@")
+    if not at or ":" not in auth:
+        return text
+    return f"{head}://{auth.split(':', 1)[0]}:***@{rest}"
+
+
+def parse_url(target: str) -> URL:
+    """Parse ``target``; raise ``ValueError`` naming what is wrong and what is allowed."""
+    if "://" not in target:
+        raise _bad(target, "it has no '://' after the dialect")
+    scheme, _, _ = target.partition("://")
+    dialect, _, driver = scheme.lower().partition("+")
+    dialect = DIALECT_ALIASES.get(dialect, dialect)
+    if dialect not in DIALECTS:
+        allowed = ", ".join(sorted(DIALECTS))
+        raise ValueError(f"target: unknown database dialect {dialect!r}; allowed: {allowed}")
+    default_driver, drivers = DIALECTS[dialect]
+    driver = DRIVER_ALIASES.get(driver, driver) or default_driver
+    if driver not in drivers:
+        allowed = ", ".join(f"{dialect}+{d}" for d in drivers)
+        raise ValueError(f"target: unknown driver {driver!r} for {dialect}; allowed: {allowed}")
+    try:
+        parts = urlsplit(target)
+        port = parts.port
+    except ValueError as exc:
+        raise _bad(
+            target, f"bad host or port ({exc}); the port must be an integer 0-65535"
+        ) from None
+    if parts.fragment:
+        raise _bad(target, "a '#' fragment is not allowed")
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in query:
+            raise _bad(target, f"query option {key!r} is given twice")
+        query[key] = value
+    database: str | None = unquote(parts.path[1:]) if parts.path else None
+    if dialect == "sqlite":
+        if parts.netloc:
+            raise _bad(target, "sqlite URLs take a path, not a host: 'sqlite:///file.db'")
+        return URL(dialect, driver, database=database or None, query=query)
+    return URL(
+        dialect=dialect,
+        driver=driver,
+        username=unquote(parts.username) if parts.username is not None else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        host=parts.hostname or None,
+        port=port,
+        database=database or None,
+        query=query,
+    )

@@ -1,0 +1,105 @@
+"""What the three MySQL/MariaDB drivers share: error codes and their meaning, in one place."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .base import Adapter
+
+__all__ = ["CONNECT_RETRYABLE", "DISCONNECT", "MySQLAdapter"]
+
+#: Errors after which the connection is gone (client codes 2xxx, server codes otherwise).
+DISCONNECT: frozenset[int] = frozenset(
+    {
+        1053,  # ER_SERVER_SHUTDOWN: server shutdown in progress
+        1927,  # ER_CONNECTION_KILLED (MariaDB): connection was killed
+        2002,  # CR_CONNECTION_ERROR: can't connect through socket
+        2003,  # CR_CONN_HOST_ERROR: can't connect to server
+        2006,  # CR_SERVER_GONE_ERROR: MySQL server has gone away
+        2013,  # CR_SERVER_LOST: lost connection during query
+        2014,  # CR_COMMANDS_OUT_OF_SYNC: protocol state unknown, unusable
+        2045,  # CR_NAMEDPIPEOPEN_ERROR / shared memory: transport failed
+        2048,  # CR_INVALID_CONN_HANDLE (mysql-connector)
+        2055,  # CR_SERVER_LOST_EXTENDED: lost connection at '...'
+        4031,  # ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8): closed for inactivity
+        10053,  # WSAECONNABORTED (Windows): software caused connection abort
+        10054,  # WSAECONNRESET (Windows): forcibly closed by the remote host
+    }
+)
+
+#: Connect errors that may go away by themselves: keep waiters waiting and retry.
+CONNECT_RETRYABLE: frozenset[int] = DISCONNECT | frozenset(
+    {
+        1040,  # ER_CON_COUNT_ERROR: too many connections
+        1203,  # ER_TOO_MANY_USER_CONNECTIONS: user over max_user_connections
+        1226,  # ER_USER_LIMIT_REACHED: user resource limit (max_user_connections)
+    }
+)
+
+#: Lower-cased message fragments drivers use for a closed connection without a useful code.
+DISCONNECT_MESSAGES: tuple[str, ...] = (
+    "already closed",
+    "connection was killed",
+    "lost connection",
+    "server has gone away",
+    "connection not available",
+    "connection to mysql is not available",
+    "(0, '')",
+)
+
+#: SERVER_STATUS flags from the MySQL protocol's OK/EOF packets.
+SERVER_STATUS_IN_TRANS = 0x0001
+SERVER_STATUS_AUTOCOMMIT = 0x0002
+
+
+class MySQLAdapter(Adapter):
+    """Shared behaviour of the MySQL drivers; subclasses say how to read codes and sockets."""
+
+    dialect: ClassVar[str] = "mysql"
+    autocommit_is_method: ClassVar[bool] = True
+
+    #: URL query options converted before they reach the driver.
+    INT_OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"connect_timeout", "read_timeout", "write_timeout", "client_flag", "max_allowed_packet"}
+    )
+    BOOL_OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"autocommit", "local_infile", "ssl_disabled", "ssl_verify_cert", "ssl_verify_identity"}
+    )
+
+    def error_code(self, exc: BaseException) -> int | None:
+        """The MySQL error number carried by ``exc``, if any."""
+        args = getattr(exc, "args", ())
+        if args and isinstance(args[0], BaseException):
+            args = args[0].args
+        if args and isinstance(args[0], int):
+            return args[0]
+        errno = getattr(exc, "errno", None)
+        return errno if isinstance(errno, int) else None
+
+    def _is_driver_error(self, exc: BaseException) -> bool:
+        return self.dbapi is not None and isinstance(exc, self.dbapi.Error)
+
+    def is_disconnect(self, exc: BaseException, raw: Any = None) -> bool:
+        """MySQL codes first, then the drivers' messages for an already closed connection."""
+        if not self._is_driver_error(exc):
+            return False
+        if self.error_code(exc) in DISCONNECT:
+            return True
+        text = str(exc).lower()
+        return any(fragment in text for fragment in DISCONNECT_MESSAGES)
+
+    def is_retryable_connect_error(self, exc: BaseException) -> bool:
+        """Server unreachable, restarting, or out of connection slots."""
+        return self._is_driver_error(exc) and self.error_code(exc) in CONNECT_RETRYABLE
+
+    def can_reset_session(self) -> bool:
+        """COM_RESET_CONNECTION (or COM_CHANGE_USER) clears a MySQL session."""
+        return True
+
+    def get_autocommit(self, raw: Any) -> bool:
+        """Autocommit as the server last reported it."""
+        return bool(raw.get_autocommit())
+
+    def set_autocommit(self, raw: Any, value: bool) -> None:
+        """Set autocommit (one round trip)."""
+        raw.autocommit(value)

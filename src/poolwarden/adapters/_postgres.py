@@ -1,0 +1,125 @@
+"""What psycopg 3 and psycopg2 share: PostgreSQL's error classes and libpq's messages."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .._url import URL
+from .base import Adapter
+
+__all__ = ["PostgresAdapter"]
+
+#: SQLSTATEs after which the session is gone: class 08 (connection exception) and the
+#: operator-intervention codes for a server that is shutting down or killed the session.
+DISCONNECT_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+#: Connect errors that may clear by themselves (starting up, full).
+CONNECT_RETRYABLE_SQLSTATES = DISCONNECT_SQLSTATES | {"53300", "53400"}
+
+#: libpq's messages for a lost connection (fe-misc.c, fe-secure.c, fe-connect.c).
+DISCONNECT_MESSAGES = (
+    "server closed the connection unexpectedly",
+    "terminating connection",
+    "connection not open",
+    "connection already closed",
+    "the connection is closed",
+    "could not receive data from server",
+    "could not send data to server",
+    "connection has been closed unexpectedly",
+    "ssl syscall error",
+    "ssl connection has been closed unexpectedly",
+    "consuming input failed",
+    "lost synchronization with server",
+    "connection is lost",
+)
+#: ... and for a server that cannot be reached right now.
+CONNECT_RETRYABLE_MESSAGES = (
+    *DISCONNECT_MESSAGES,
+    "connection refused",
+    "could not connect to server",
+    "timeout expired",
+    "connection timed out",
+    "no route to host",
+    "network is unreachable",
+    "connection reset",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "too many clients",
+    "remaining connection slots are reserved",
+    "sorry, too many clients",
+)
+
+#: libpq transaction status values (identical in psycopg 3 and psycopg2).
+TRANSACTION_IDLE = 0
+TRANSACTION_ACTIVE = 1
+TRANSACTION_UNKNOWN = 4
+
+
+def conninfo_kwargs(url: URL) -> dict[str, Any]:
+    """libpq keywords from the URL; query options pass through as libpq parameters."""
+    kwargs: dict[str, Any] = {}
+    if url.host is not None:
+        kwargs["host"] = url.host
+    if url.port is not None:
+        kwargs["port"] = url.port
+    if url.username is not None:
+        kwargs["user"] = url.username
+    if url.password is not None:
+        kwargs["password"] = url.password
+    if url.database is not None:
+        kwargs["dbname"] = url.database
+    kwargs.update(url.query)
+    return kwargs
+
+
+class PostgresAdapter(Adapter):
+    """Shared behaviour of the PostgreSQL drivers."""
+
+    dialect: ClassVar[str] = "postgresql"
+
+    def _sqlstate(self, exc: BaseException) -> str | None:
+        raise NotImplementedError
+
+    def _is_driver_error(self, exc: BaseException) -> bool:
+        return self.dbapi is not None and isinstance(exc, self.dbapi.Error)
+
+    def is_disconnect(self, exc: BaseException, raw: Any = None) -> bool:
+        """Class 08 or 57P0x, a connection the driver marks closed/broken, or libpq's
+        messages for a lost connection."""
+        if not self._is_driver_error(exc):
+            return False
+        state = self._sqlstate(exc) or ""
+        if state.startswith("08") or state in DISCONNECT_SQLSTATES:
+            return True
+        if raw is not None and self.is_closed(raw):
+            return True
+        text = str(exc).lower()
+        return any(fragment in text for fragment in DISCONNECT_MESSAGES)
+
+    def is_retryable_connect_error(self, exc: BaseException) -> bool:
+        """Server down, starting, shutting down or full; not a wrong password or database."""
+        if not self._is_driver_error(exc):
+            return False
+        state = self._sqlstate(exc) or ""
+        if state.startswith("08") or state in CONNECT_RETRYABLE_SQLSTATES:
+            return True
+        text = str(exc).lower()
+        return any(fragment in text for fragment in CONNECT_RETRYABLE_MESSAGES)
+
+    def fileno(self, raw: Any) -> int | None:
+        """libpq's socket."""
+        try:
+            return int(raw.fileno())
+        except Exception:
+            return None
+
+    def _status(self, raw: Any) -> int:
+        return int(raw.info.transaction_status)
+
+    def needs_rollback(self, raw: Any) -> bool:
+        """libpq reports the server's transaction state after every message."""
+        return self._status(raw) != TRANSACTION_IDLE
+
+    def can_reset_session(self) -> bool:
+        """``DISCARD ALL`` clears a PostgreSQL session."""
+        return True

@@ -1,0 +1,212 @@
+"""The driver-adapter interface: everything the pool asks of a DB-API driver.
+
+One small subclass per driver answers: how to connect from URL parts, which socket a
+connection uses, how to ping it, whether a transaction may be open, how to reset its session,
+and whether an error means the connection is gone. The base class is the "generic" adapter
+used for callables returning connections of a driver poolwarden does not know: it assumes
+little and stays safe (it rolls back whenever the connection was used, and closes rather
+than reuses a connection when a session reset is asked for).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, ClassVar
+
+from .._url import URL
+
+__all__ = ["Adapter", "coerce_options"]
+
+Connect = Callable[[], Any]
+
+
+def coerce_options(
+    scheme: str,
+    options: Mapping[str, str],
+    ints: frozenset[str] = frozenset(),
+    floats: frozenset[str] = frozenset(),
+    bools: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Turn URL query strings into the types a driver expects, naming any bad value."""
+    out: dict[str, Any] = {}
+    for key, text in options.items():
+        try:
+            if key in ints:
+                out[key] = int(text)
+            elif key in floats:
+                out[key] = float(text)
+            elif key in bools:
+                out[key] = _parse_bool(text)
+            else:
+                out[key] = text
+        except ValueError:
+            kind = "an integer" if key in ints else "a number" if key in floats else "a boolean"
+            raise ValueError(
+                f"target: URL option {key!r} for {scheme} must be {kind}, got {text!r}"
+            ) from None
+    return out
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+class Adapter:
+    """How the pool talks to one driver. Subclasses override what their driver offers."""
+
+    #: Driver name as written in URLs (``mysql+<name>``).
+    name: ClassVar[str] = "generic"
+    dialect: ClassVar[str] = "generic"
+    #: Import name of the DB-API module, and the pip extra that installs it.
+    module_name: ClassVar[str] = ""
+    extra: ClassVar[str] = ""
+    #: True when the driver's autocommit is a method (``conn.autocommit(True)``).
+    autocommit_is_method: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        dbapi: ModuleType | None,
+        connect: Connect,
+        url: URL | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.dbapi = dbapi
+        self._connect = connect
+        self.url = url
+        #: The driver keyword arguments, when built from a URL (holds the password: never
+        #: put it in a message).
+        self.kwargs: Mapping[str, Any] = kwargs or {}
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def import_driver(cls) -> ModuleType:
+        """Import the driver module, or explain which extra installs it."""
+        try:
+            return importlib.import_module(cls.module_name)
+        except ImportError as exc:
+            raise ValueError(
+                f"target: the {cls.dialect}+{cls.name} driver needs the '{cls.module_name}' "
+                f"module, which is not installed ({exc}); install it with: "
+                f"pip install 'poolwarden[{cls.extra}]'"
+            ) from None
+
+    @classmethod
+    def from_url(cls, url: URL, connect_args: Mapping[str, Any]) -> Adapter:
+        """Build an adapter that connects with the URL's parts plus ``connect_args``."""
+        dbapi = cls.import_driver()
+        kwargs = {**cls.url_kwargs(url), **connect_args}
+        connect = cls.connect_function(dbapi)
+
+        def connect_from_url() -> Any:
+            return connect(**kwargs)
+
+        return cls(dbapi, connect_from_url, url, kwargs)
+
+    @classmethod
+    def url_kwargs(cls, url: URL) -> dict[str, Any]:
+        """Driver keyword arguments for ``url``."""
+        raise NotImplementedError
+
+    @classmethod
+    def connect_function(cls, dbapi: ModuleType) -> Callable[..., Any]:
+        """The driver's connect callable."""
+        return dbapi.connect  # type: ignore[no-any-return]
+
+    # -- connection life -----------------------------------------------------------------
+    def connect(self) -> Any:
+        """Open a new DB-API connection."""
+        return self._connect()
+
+    def close(self, raw: Any) -> None:
+        """Close ``raw``; errors propagate to the caller, which logs them."""
+        raw.close()
+
+    def fileno(self, raw: Any) -> int | None:
+        """The socket file descriptor of ``raw``, if it has one we can reach."""
+        return None
+
+    def is_closed(self, raw: Any) -> bool:
+        """True when the driver itself knows ``raw`` is closed or broken (no I/O)."""
+        return False
+
+    def ping(self, raw: Any) -> None:
+        """One round trip that raises if the connection is unusable."""
+        cursor = raw.cursor()
+        try:
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+        finally:
+            cursor.close()
+
+    # -- reset ---------------------------------------------------------------------------
+    def needs_rollback(self, raw: Any) -> bool:
+        """Whether a transaction may be open on a connection the borrower used."""
+        return True
+
+    def rollback(self, raw: Any) -> None:
+        """End any open transaction."""
+        raw.rollback()
+
+    def can_reset_session(self) -> bool:
+        """True when :meth:`reset_session` really clears session state; otherwise the pool
+        closes a connection rather than hand on state it cannot clear."""
+        return False
+
+    def reset_session(self, raw: Any) -> None:
+        """Clear all session state (variables, temporary tables, settings), keep the
+        connect-time configuration. Called only if :meth:`can_reset_session` is true."""
+        raise NotImplementedError
+
+    def get_autocommit(self, raw: Any) -> bool:
+        """The connection's autocommit mode."""
+        return bool(raw.autocommit)
+
+    def set_autocommit(self, raw: Any, value: bool) -> None:
+        """Set the connection's autocommit mode."""
+        raw.autocommit = value
+
+    # -- errors --------------------------------------------------------------------------
+    def is_disconnect(self, exc: BaseException, raw: Any = None) -> bool:
+        """True when ``exc`` means the connection is gone and must not be reused."""
+        return False
+
+    def is_retryable_connect_error(self, exc: BaseException) -> bool:
+        """True when a failed connect may succeed later without anyone changing anything
+        (server starting, down, or full), so waiters should keep waiting."""
+        return False
+
+    # -- fork ----------------------------------------------------------------------------
+    def detach(self, raw: Any) -> None:
+        """In a forked child: make sure nothing done with ``raw`` here reaches the server.
+
+        The socket is shared with the parent. Its descriptor is pointed at a dead local
+        socket, so whatever the driver writes on close or garbage collection goes nowhere
+        and the parent's connection is untouched.
+        """
+        fd = self.fileno(raw)
+        if fd is None or fd < 0:
+            return
+        left, right = socket.socketpair()
+        try:
+            os.dup2(left.fileno(), fd)
+        except OSError:
+            pass
+        finally:
+            left.close()
+            right.close()
+
+    def describe(self) -> str:
+        """A one-line, password-free description for reprs and logs."""
+        return str(self.url) if self.url is not None else f"{self.name} connection factory"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"

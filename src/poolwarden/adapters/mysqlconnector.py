@@ -1,0 +1,94 @@
+"""mysql-connector-python: Oracle's MySQL driver (pure Python or its C extension)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .._url import URL
+from ._mysql import MySQLAdapter
+from .base import coerce_options
+
+__all__ = ["MySQLConnectorAdapter"]
+
+
+class MySQLConnectorAdapter(MySQLAdapter):
+    """``mysql+mysqlconnector://``."""
+
+    name: ClassVar[str] = "mysqlconnector"
+    module_name: ClassVar[str] = "mysql.connector"
+    extra: ClassVar[str] = "mysql-connector"
+    autocommit_is_method: ClassVar[bool] = False
+
+    BOOL_OPTIONS: ClassVar[frozenset[str]] = MySQLAdapter.BOOL_OPTIONS | {
+        "use_pure",
+        "buffered",
+        "raw",
+        "get_warnings",
+        "raise_on_warnings",
+        "consume_results",
+        "use_unicode",
+        "compress",
+    }
+
+    @classmethod
+    def url_kwargs(cls, url: URL) -> dict[str, Any]:
+        """host, port, user, password, database, then the options; mysql-connector calls
+        the connect timeout ``connection_timeout``."""
+        kwargs: dict[str, Any] = {"host": url.host or "localhost", "charset": "utf8mb4"}
+        if url.port is not None:
+            kwargs["port"] = url.port
+        if url.username is not None:
+            kwargs["user"] = url.username
+        if url.password is not None:
+            kwargs["password"] = url.password
+        if url.database is not None:
+            kwargs["database"] = url.database
+        options = coerce_options(
+            url.scheme,
+            url.query,
+            ints=cls.INT_OPTIONS | {"connection_timeout"},
+            bools=cls.BOOL_OPTIONS,
+        )
+        if "connect_timeout" in options:
+            options["connection_timeout"] = options.pop("connect_timeout")
+        kwargs.update(options)
+        return kwargs
+
+    def fileno(self, raw: Any) -> int | None:
+        """The pure-Python connection keeps a socket wrapper; the C extension does not
+        expose its descriptor."""
+        wrapper = getattr(raw, "_socket", None)
+        sock = getattr(wrapper, "sock", None)
+        try:
+            return sock.fileno() if sock is not None else None
+        except OSError:
+            return None
+
+    def is_closed(self, raw: Any) -> bool:
+        """The pure-Python connection drops its socket wrapper on close."""
+        return hasattr(raw, "_socket") and raw._socket is None
+
+    def ping(self, raw: Any) -> None:
+        """COM_PING, without reconnecting."""
+        raw.ping(reconnect=False)
+
+    def needs_rollback(self, raw: Any) -> bool:
+        """mysql-connector tracks the server's in-transaction flag from OK and EOF packets,
+        so it also sees the snapshot a plain SELECT opened."""
+        return bool(raw.in_transaction) or bool(getattr(raw, "unread_result", False))
+
+    def reset_session(self, raw: Any) -> None:
+        """COM_RESET_CONNECTION; the driver re-applies charset, autocommit, time zone,
+        sql_mode and init_command after it."""
+        if getattr(raw, "unread_result", False):
+            raw.consume_results()
+        if not raw.cmd_reset_connection():
+            raise self.dbapi.OperationalError("COM_RESET_CONNECTION failed")  # type: ignore[union-attr]
+
+    def get_autocommit(self, raw: Any) -> bool:
+        """A property on this driver."""
+        return bool(raw.autocommit)
+
+    def set_autocommit(self, raw: Any, value: bool) -> None:
+        """A property on this driver (one round trip)."""
+        raw.autocommit = value

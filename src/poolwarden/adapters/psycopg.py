@@ -1,0 +1,69 @@
+"""psycopg 3."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .._url import URL
+from ._postgres import TRANSACTION_ACTIVE, TRANSACTION_UNKNOWN, PostgresAdapter, conninfo_kwargs
+from .base import coerce_options
+
+__all__ = ["PsycopgAdapter"]
+
+
+class PsycopgAdapter(PostgresAdapter):
+    """``postgresql+psycopg://``."""
+
+    name: ClassVar[str] = "psycopg"
+    module_name: ClassVar[str] = "psycopg"
+    extra: ClassVar[str] = "psycopg"
+
+    @classmethod
+    def url_kwargs(cls, url: URL) -> dict[str, Any]:
+        """libpq parameters, except psycopg's own ``autocommit`` and ``prepare_threshold``."""
+        kwargs = conninfo_kwargs(url)
+        own: dict[str, str] = {
+            k: kwargs.pop(k) for k in ("autocommit", "prepare_threshold") if k in kwargs
+        }
+        kwargs.update(
+            coerce_options(
+                url.scheme,
+                own,
+                ints=frozenset({"prepare_threshold"}),
+                bools=frozenset({"autocommit"}),
+            )
+        )
+        return kwargs
+
+    def _sqlstate(self, exc: BaseException) -> str | None:
+        return getattr(exc, "sqlstate", None)
+
+    def is_closed(self, raw: Any) -> bool:
+        """Closed, marked broken by psycopg, or in a state libpq cannot name."""
+        return bool(raw.closed or raw.broken) or self._status(raw) in (
+            TRANSACTION_UNKNOWN,
+            TRANSACTION_ACTIVE,
+        )
+
+    def ping(self, raw: Any) -> None:
+        """An empty query: one round trip, no parsing, outside any transaction."""
+        if raw.autocommit or self.needs_rollback(raw):
+            raw.execute("")
+            return
+        raw.autocommit = True
+        try:
+            raw.execute("")
+        finally:
+            raw.autocommit = False
+
+    def reset_session(self, raw: Any) -> None:
+        """Roll back, then ``DISCARD ALL`` (which may not run inside a transaction block;
+        psycopg notices it and forgets its prepared statements)."""
+        if self.needs_rollback(raw):
+            raw.rollback()
+        autocommit = raw.autocommit
+        raw.autocommit = True
+        try:
+            raw.execute("DISCARD ALL")
+        finally:
+            raw.autocommit = autocommit

@@ -1,0 +1,49 @@
+"""sqlite3 from the standard library (no server, so no socket, ping or disconnects)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .._url import URL
+from .base import Adapter, coerce_options
+
+__all__ = ["SQLiteAdapter"]
+
+
+class SQLiteAdapter(Adapter):
+    """``sqlite:///path/to/file.db`` (``sqlite://`` for an in-memory database per connection)."""
+
+    name: ClassVar[str] = "pysqlite"
+    dialect: ClassVar[str] = "sqlite"
+    module_name: ClassVar[str] = "sqlite3"
+    extra: ClassVar[str] = ""
+
+    @classmethod
+    def url_kwargs(cls, url: URL) -> dict[str, Any]:
+        """The file path and options. Pooled connections move between threads, so
+        ``check_same_thread`` is off unless the URL says otherwise."""
+        kwargs: dict[str, Any] = {
+            "database": url.database or ":memory:",
+            "check_same_thread": False,
+        }
+        kwargs.update(
+            coerce_options(
+                url.scheme,
+                url.query,
+                ints=frozenset({"detect_types", "cached_statements"}),
+                floats=frozenset({"timeout"}),
+                bools=frozenset({"check_same_thread", "uri", "autocommit"}),
+            )
+        )
+        if kwargs.get("isolation_level", "").lower() == "none":
+            kwargs["isolation_level"] = None
+        return kwargs
+
+    def needs_rollback(self, raw: Any) -> bool:
+        """sqlite3 knows whether it opened a transaction."""
+        return bool(raw.in_transaction)
+
+    def can_reset_session(self) -> bool:
+        """A database file has no server session; ending the transaction is the reset.
+        (Temporary tables do persist: they belong to the connection.)"""
+        return False

@@ -1,0 +1,100 @@
+"""Shared fixtures: the fake driver, and the real MariaDB and PostgreSQL servers.
+
+The servers are found at POOLWARDEN_TEST_MYSQL (default ``root@127.0.0.1:3306/test``) and
+POOLWARDEN_TEST_POSTGRES (default ``postgres@127.0.0.1:5432/test``). When one cannot be
+reached its tests are skipped locally, but under CI (``CI=true``) they fail: a skipped
+integration suite must never pass for a green run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from poolwarden import Pool
+from tests.fakedb import FakeAdapter, FakeServer
+
+MYSQL = os.environ.get("POOLWARDEN_TEST_MYSQL", "root@127.0.0.1:3306/test")
+POSTGRES = os.environ.get("POOLWARDEN_TEST_POSTGRES", "postgres@127.0.0.1:5432/test")
+MYSQL_DRIVERS = ("pymysql", "mysqldb", "mysqlconnector")
+POSTGRES_DRIVERS = ("psycopg", "psycopg2")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+_reachable: dict[str, str | None] = {}
+
+
+def _check(kind: str) -> None:
+    """Skip (locally) or fail (CI) when the server ``kind`` cannot be reached."""
+    if kind not in _reachable:
+        url = f"mysql+pymysql://{MYSQL}" if kind == "mysql" else f"postgresql+psycopg://{POSTGRES}"
+        try:
+            with Pool(url, pool_size=1, timeout=10) as pool, pool.connection() as conn:
+                conn.cursor().execute("SELECT 1")
+            _reachable[kind] = None
+        except Exception as exc:
+            _reachable[kind] = f"{kind} server at {url} unreachable: {exc!r}"
+    problem = _reachable[kind]
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(f"{problem} (CI=true: a missing server is a failure, not a skip)")
+        pytest.skip(problem)
+
+
+def mysql_url(driver: str, **query: str) -> str:
+    """URL of the test MariaDB for ``driver``."""
+    tail = "?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else ""
+    return f"mysql+{driver}://{MYSQL}{tail}"
+
+
+def postgres_url(driver: str, **query: str) -> str:
+    """URL of the test PostgreSQL for ``driver``."""
+    tail = "?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else ""
+    return f"postgresql+{driver}://{POSTGRES}{tail}"
+
+
+@pytest.fixture(params=MYSQL_DRIVERS)
+def mysql_driver(request: pytest.FixtureRequest) -> str:
+    _check("mysql")
+    return str(request.param)
+
+
+@pytest.fixture(params=POSTGRES_DRIVERS)
+def postgres_driver(request: pytest.FixtureRequest) -> str:
+    _check("postgres")
+    return str(request.param)
+
+
+@pytest.fixture(
+    params=[f"mysql+{d}" for d in MYSQL_DRIVERS] + [f"postgresql+{d}" for d in POSTGRES_DRIVERS]
+)
+def db_url(request: pytest.FixtureRequest) -> str:
+    """A URL for each supported server driver."""
+    dialect, _, driver = str(request.param).partition("+")
+    if dialect == "mysql":
+        _check("mysql")
+        return mysql_url(driver)
+    _check("postgres")
+    return postgres_url(driver)
+
+
+@pytest.fixture
+def server() -> FakeServer:
+    return FakeServer()
+
+
+@pytest.fixture
+def make_pool(server: FakeServer) -> Iterator[object]:
+    """Build pools on the fake driver; all are closed after the test."""
+    pools: list[Pool] = []
+
+    def make(**kwargs: object) -> Pool:
+        kwargs.setdefault("adapter", FakeAdapter(server))
+        pool = Pool(server.connect, **kwargs)  # type: ignore[arg-type]
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.close()

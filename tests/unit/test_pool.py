@@ -1,0 +1,447 @@
+"""The thread-based pool on the fake driver: checkout, return, reset, errors, close, resize."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from poolwarden import ConnectionReturned, Pool, PoolClosed, PoolError, PoolTimeout
+from tests.fakedb import ACCESS_DENIED, FakeServer, OperationalError
+
+
+def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.005)
+
+
+def test_lazy_growth_and_reuse(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=3)
+    assert server.connections == []
+    with pool.connection() as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT 1")
+        assert cur.fetchall() == [(1,)]
+    with pool.connection() as again:
+        assert again.raw is server.connections[0]
+    assert len(server.connections) == 1
+    stats = pool.stats()
+    assert (stats.connects, stats.checkouts, stats.checkins, stats.idle) == (1, 2, 2, 1)
+
+
+def test_getconn_putconn_and_close_return(make_pool: Any) -> None:
+    pool = make_pool(pool_size=2)
+    a = pool.getconn()
+    b = pool.getconn()
+    assert pool.stats().in_use == 2
+    pool.putconn(a)
+    b.close()
+    assert pool.stats().idle == 2 and pool.stats().in_use == 0
+
+
+def test_use_after_return_and_double_return_raise(make_pool: Any) -> None:
+    pool = make_pool()
+    conn = pool.getconn()
+    pool.putconn(conn)
+    assert conn.closed
+    with pytest.raises(ConnectionReturned, match="already returned to the pool"):
+        conn.cursor()
+    with pytest.raises(ConnectionReturned):
+        conn.commit()
+    with pytest.raises(ConnectionReturned):
+        _ = conn.some_driver_attribute
+    with pytest.raises(ConnectionReturned):
+        pool.putconn(conn)
+    with pytest.raises(ConnectionReturned):
+        conn.close()
+    assert pool.stats().checkins == 1
+
+
+def test_cursor_from_returned_connection_refuses(make_pool: Any) -> None:
+    pool = make_pool()
+    with pool.connection() as conn:
+        cur = conn.cursor()
+    with pytest.raises(ConnectionReturned):
+        cur.execute("SELECT 1")
+
+
+def test_putconn_rejects_foreign_objects(make_pool: Any) -> None:
+    pool, other = make_pool(), make_pool()
+    conn = other.getconn()
+    with pytest.raises(PoolError, match="belongs to another pool"):
+        pool.putconn(conn)
+    with pytest.raises(PoolError, match="takes a connection checked out of this pool"):
+        pool.putconn(object())
+    other.putconn(conn)
+
+
+def test_rollback_on_return_only_when_transaction_open(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0)
+    with pool.connection():
+        pass  # untouched: nothing to roll back
+    raw = server.connections[0]
+    assert raw.rollbacks == 0
+    with pool.connection() as conn:
+        conn.cursor().execute("INSERT")
+        conn.commit()  # committed: nothing open any more
+    assert raw.rollbacks == 0
+    with pool.connection() as conn:
+        conn.cursor().execute("SELECT 1")  # opens a transaction (a read snapshot)
+    assert raw.rollbacks == 1 and not raw.in_transaction
+    assert pool.stats().resets == 1
+
+
+def test_reset_none_leaves_transaction(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0, reset=None)
+    with pool.connection() as conn:
+        conn.cursor().execute("SELECT 1")
+    assert server.connections[0].in_transaction
+
+
+def test_session_reset_clears_session_state(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0, reset="session")
+    with pool.connection() as conn:
+        conn.cursor().execute("SET @user_var = 42")
+    assert server.connections[0].resets == 1
+    with pool.connection() as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT @user_var")
+        assert cur.fetchall() == [(None,)]
+    assert len(server.connections) == 1
+
+
+def test_attribute_changes_restored_on_return(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0)
+    with pool.connection() as conn:
+        conn.autocommit = True
+        conn.isolation_level = "SERIALIZABLE"
+        assert conn.autocommit is True and conn.isolation_level == "SERIALIZABLE"
+    raw = server.connections[0]
+    assert raw.autocommit is False and raw.isolation_level == "READ COMMITTED"
+
+
+def test_disconnect_during_query_discards_connection(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0)
+    with pool.connection() as conn:
+        first = conn.raw
+        server.fail("execute", OperationalError(2006, "MySQL server has gone away"))
+        with pytest.raises(OperationalError) as info:
+            conn.cursor().execute("SELECT 1")
+        assert info.value.args[0] == 2006  # the driver's own error, code intact
+    assert not first.open
+    with pool.connection() as conn:
+        assert conn.raw is not first
+    stats = pool.stats()
+    assert stats.discards == 1 and stats.connects == 2
+
+
+def test_ordinary_error_keeps_connection(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0)
+    with pool.connection() as conn:
+        first = conn.raw
+        server.fail("execute", OperationalError(1064, "syntax error"))
+        with pytest.raises(OperationalError):
+            conn.cursor().execute("SELEC 1")
+    with pool.connection() as conn:
+        assert conn.raw is first
+
+
+def test_failed_reset_discards(
+    make_pool: Any, server: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0)
+    with pool.connection() as conn:
+        conn.cursor().execute("SELECT 1")
+        first = conn.raw
+        server.fail("rollback", OperationalError(1205, "lock wait timeout"))
+    assert not first.open
+    assert "resetting connection #1 failed" in caplog.text
+    assert pool.stats().reset_failures == 1
+
+
+def test_invalidate_closes_on_return(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool()
+    with pool.connection() as conn:
+        conn.invalidate()
+        raw = conn.raw
+    assert not raw.open and pool.stats().idle == 0
+
+
+def test_timeout_message_names_limits_and_holder(make_pool: Any) -> None:
+    pool = make_pool(pool_size=1, max_overflow=1)
+    held = [pool.getconn(), pool.getconn()]  # the holders' call site is this line
+    line = test_timeout_message_names_limits_and_holder.__code__.co_firstlineno + 2
+    started = time.monotonic()
+    with pytest.raises(PoolTimeout) as info:
+        pool.getconn(timeout=0.2)
+    assert time.monotonic() - started >= 0.19
+    text = str(info.value)
+    assert "within 0.2 s" in text
+    assert "2 of 2 connections in use (pool_size=1, max_overflow=1)" in text
+    assert f"test_pool.py:{line}:test_timeout_message_names_limits_and_holder" in text
+    assert isinstance(info.value, TimeoutError)
+    assert pool.stats().timeouts == 1
+    for conn in held:
+        conn.close()
+
+
+def test_fifo_hand_off_to_longest_waiter(make_pool: Any) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0)
+    holder = pool.getconn()
+    threads = []
+    for i in range(5):
+        t = threading.Thread(target=lambda: pool.getconn(timeout=5).close())
+        threads.append(t)
+        t.start()
+        wait_for(lambda expected=i + 1: pool.stats().waiting == expected)
+    served: list[int] = []
+    original = pool._core.checkin
+
+    def record(entry: Any, now: float, reusable: bool) -> Any:
+        waiter, close = original(entry, now, reusable)
+        if waiter is not None:
+            served.append(waiter.since)
+        return waiter, close
+
+    pool._core.checkin = record
+    holder.close()
+    for t in threads:
+        t.join(5)
+    assert served == sorted(served) and len(served) == 5
+
+
+def test_newcomer_cannot_barge_past_waiters(make_pool: Any) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0)
+    holder = pool.getconn()
+    got: list[str] = []
+
+    def wait_then_record() -> None:
+        pool.getconn(timeout=5).close()
+        got.append("waiter")
+
+    waiter = threading.Thread(target=wait_then_record)
+    waiter.start()
+    wait_for(lambda: pool.stats().waiting == 1)
+    holder.close()  # handed straight to the waiter, never left idle
+    with pool.connection(timeout=5):
+        got.append("newcomer")
+    waiter.join(5)
+    assert got[0] == "waiter"
+
+
+def test_close_closes_idle_at_once(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=2)
+    with pool.connection(), pool.connection():
+        pass
+    assert len(server.open_connections) == 2
+    pool.close()
+    assert server.open_connections == []
+
+
+def test_close_wakes_waiters_and_closes_borrowed_on_return(make_pool: Any) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0)
+    borrowed = pool.getconn()
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            pool.getconn(timeout=10)
+        except BaseException as exc:
+            errors.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    wait_for(lambda: pool.stats().waiting == 1)
+    pool.close()
+    waiter.join(5)
+    assert len(errors) == 1 and isinstance(errors[0], PoolClosed)
+    raw = borrowed.raw
+    assert raw.open  # the holder keeps working until it gives it back
+    borrowed.close()
+    assert not raw.open
+    with pytest.raises(PoolClosed):
+        pool.getconn()
+    pool.close()  # twice is fine
+
+
+def test_context_manager_closes_pool(server: FakeServer) -> None:
+    from tests.fakedb import FakeAdapter
+
+    with Pool(server.connect, adapter=FakeAdapter(server)) as pool, pool.connection():
+        pass
+    assert pool.closed and not server.open_connections
+
+
+def test_resize_while_in_use(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=2, max_overflow=0)
+    held = [pool.getconn(), pool.getconn()]
+    got: list[Any] = []
+    t = threading.Thread(target=lambda: got.append(pool.getconn(timeout=5)))
+    t.start()
+    wait_for(lambda: pool.stats().waiting == 1)
+    pool.resize(pool_size=3)  # room for the waiter at once
+    t.join(5)
+    assert len(got) == 1 and pool.stats().in_use == 3
+    pool.resize(pool_size=1, max_overflow=0)
+    for conn in [*held, *got]:
+        conn.close()
+    stats = pool.stats()
+    assert stats.idle == 1 and stats.in_use == 0 and len(server.open_connections) == 1
+
+
+def test_min_idle_opened_in_background(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=5, min_idle=3)
+    wait_for(lambda: pool.stats().idle == 3)
+    with pool.connection():
+        wait_for(lambda: pool.stats().idle == 3)  # refilled while one is out
+    assert pool.stats().connects == 4
+
+
+def test_permanent_connect_error_raised_immediately(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(timeout=30)
+    server.fail("connect", OperationalError(ACCESS_DENIED, "Access denied for user 'app'"))
+    started = time.monotonic()
+    with pytest.raises(OperationalError) as info:
+        pool.getconn()
+    assert info.value.args[0] == ACCESS_DENIED
+    assert time.monotonic() - started < 5
+    assert pool.stats().connect_failures == 1
+
+
+def test_server_down_waits_then_timeout_carries_cause(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool()
+    server.down()
+    with pytest.raises(PoolTimeout) as info:
+        pool.getconn(timeout=0.5)
+    assert isinstance(info.value.__cause__, OperationalError)
+    assert "opening a new connection failed" in str(info.value)
+    assert "Connection refused" in str(info.value)
+    assert pool.stats().connect_failures >= 2  # retried with backoff meanwhile
+
+
+def test_server_back_before_timeout(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool()
+    server.down()
+    threading.Timer(0.3, server.up).start()
+    with pool.connection(timeout=10) as conn:
+        assert conn.raw.open
+    assert pool.stats().connect_failures >= 1
+
+
+def test_configure_runs_on_each_new_connection(server: FakeServer) -> None:
+    from tests.fakedb import FakeAdapter
+
+    seen: list[Any] = []
+    with (
+        Pool(server.connect, adapter=FakeAdapter(server), configure=seen.append) as pool,
+        pool.connection() as a,
+        pool.connection() as b,
+    ):
+        assert [a.raw, b.raw] == seen
+
+
+def test_stats_wait_and_hold_times(make_pool: Any) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0)
+    for _ in range(3):
+        with pool.connection():
+            time.sleep(0.01)
+    stats = pool.stats()
+    assert stats.hold_time.count == 3 and stats.hold_time.p50 >= 0.009
+    assert stats.wait_time.count == 3
+    assert stats.peak_in_use == 1
+    assert stats.as_dict()["checkouts"] == 3
+    assert "checkouts=3" in str(stats)
+
+
+def test_leak_threshold_logs_once_with_stack(
+    make_pool: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = make_pool(leak_threshold=0.2)
+
+    def handler_that_leaks() -> Any:
+        return pool.getconn()
+
+    with caplog.at_level(logging.INFO, logger="poolwarden"):
+        conn = handler_that_leaks()
+        wait_for(lambda: "has been checked out for" in caplog.text)
+        time.sleep(0.5)
+        conn.close()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert "leak_threshold=0.2 s" in message
+    assert "in handler_that_leaks" in message and "return pool.getconn()" in message
+    assert "test_leak_threshold_logs_once_with_stack" in message  # the outer frames too
+    assert "was returned after" in caplog.text
+    assert pool.stats().leaks == 1
+
+
+def test_garbage_collected_proxy_is_reclaimed(
+    make_pool: Any, server: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0)
+
+    def forgetful_handler() -> None:
+        conn = pool.getconn()
+        conn.cursor().execute("SELECT 1")  # leaves a transaction open
+        # returns without giving the connection back
+
+    forgetful_handler()
+    gc.collect()
+    with pool.connection(timeout=5) as conn:  # the slot came back
+        assert conn.raw is server.connections[0]
+        assert not conn.raw.in_transaction  # and was rolled back first
+    stats = pool.stats()
+    assert stats.reclaimed == 1 and stats.leaks == 1
+    assert "garbage-collected without being returned" in caplog.text
+    assert "forgetful_handler" in caplog.text
+
+
+def test_repr_shows_state(make_pool: Any) -> None:
+    pool = make_pool(pool_size=2, max_overflow=3, name="orders-db")
+    with pool.connection() as conn:
+        assert repr(pool) == "<Pool orders-db size=2+3 idle=0 in_use=1 waiting=0>"
+        assert "checked out at" in repr(conn)
+    pool.close()
+    assert repr(pool) == "<Pool orders-db size=2+3 closed>"
+
+
+def test_interrupted_waiter_loses_no_slot(make_pool: Any) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0)
+    holder = pool.getconn()
+
+    class Interrupt(BaseException):
+        pass
+
+    import poolwarden._pool as pool_module
+
+    real_lock = pool_module._allocate_lock
+
+    class InterruptingLock:
+        def __init__(self) -> None:
+            self._lock = real_lock()
+
+        def acquire(self, timeout: float = -1) -> bool:
+            if timeout == -1:
+                return self._lock.acquire()
+            holder.close()  # the connection is handed over ... just as we are interrupted
+            raise Interrupt
+
+        def release(self) -> None:
+            self._lock.release()
+
+    pool_module._allocate_lock = InterruptingLock  # type: ignore[assignment]
+    try:
+        with pytest.raises(Interrupt):
+            pool.getconn(timeout=5)
+    finally:
+        pool_module._allocate_lock = real_lock
+    stats = pool.stats()
+    assert stats.in_use == 0 and stats.idle == 1 and stats.waiting == 0
