@@ -247,6 +247,28 @@ HOLD = 0.0002  # seconds each checkout keeps its connection in part_waiting (GIL
 Checkout = Callable[[], Callable[[], None]]  # check out; returns the give-back callable
 
 
+def sqlite_pools(size: int) -> tuple[poolwarden.Pool, dict[str, Checkout], Callable[[], None]]:
+    """poolwarden and QueuePool with ``size`` sqlite3 connections, no overflow, no reset."""
+    from sqlalchemy.pool import QueuePool
+
+    warden = poolwarden.Pool(
+        sqlite_factory, pool_size=size, max_overflow=0, reset=None, timeout=300
+    )
+    queue = QueuePool(
+        sqlite_factory, pool_size=size, max_overflow=0, reset_on_return=None, timeout=300
+    )
+    contenders: dict[str, Checkout] = {
+        "poolwarden": lambda: warden.getconn().close,
+        "SQLAlchemy QueuePool": lambda: queue.connect().close,
+    }
+
+    def close() -> None:
+        warden.close()
+        queue.dispose()
+
+    return warden, contenders, close
+
+
 def waiting_run(checkout: Checkout, threads: int, ops: int) -> tuple[float, list[float]]:
     """Each thread checks out ``ops`` times, holding HOLD seconds; return (wall, waits)."""
     waits: list[float] = []
@@ -266,8 +288,6 @@ def part_waiting(s: Settings) -> list[str]:
     """Far more threads than connections, each holding its connection briefly (in a sleep,
     so the others run and queue): almost every checkout waits. The overhead is the wall
     time beyond the ideal of (checkouts x hold / connections), per checkout and slot."""
-    from sqlalchemy.pool import QueuePool
-
     total = s.waiting_threads * s.waiting_ops
     ideal = total * HOLD / 10
     rows = [
@@ -276,14 +296,7 @@ def part_waiting(s: Settings) -> list[str]:
         "ideal | max wait (ms) | p99 wait (ms) | waiting at peak |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    warden = poolwarden.Pool(sqlite_factory, pool_size=10, max_overflow=0, reset=None, timeout=300)
-    queue = QueuePool(
-        sqlite_factory, pool_size=10, max_overflow=0, reset_on_return=None, timeout=300
-    )
-    contenders: dict[str, Checkout] = {
-        "poolwarden": lambda: warden.getconn().close,
-        "SQLAlchemy QueuePool": lambda: queue.connect().close,
-    }
+    warden, contenders, close = sqlite_pools(10)
     for name, checkout in contenders.items():
         wall, waits = waiting_run(checkout, s.waiting_threads, s.waiting_ops)
         p99 = waits[int(len(waits) * 0.99) - 1]
@@ -293,8 +306,7 @@ def part_waiting(s: Settings) -> list[str]:
             f"| {name} | {wall:.2f} | {beyond:.1f} | {waits[-1] * 1e3:.0f} "
             f"| {p99 * 1e3:.0f} | {peak} |"
         )
-    warden.close()
-    queue.dispose()
+    close()
     return rows
 
 
@@ -321,26 +333,16 @@ def fairness_run(checkout: Checkout, threads: int, seconds: float) -> tuple[list
 
 def part_fairness(s: Settings) -> list[str]:
     """64 threads share 4 connections, holding each ~1 ms (DESIGN.md's contention case)."""
-    from sqlalchemy.pool import QueuePool
-
     rows = [
         f"| pool (4 connections, 64 threads, ~1 ms hold, {s.fair_seconds:g} s) | checkouts | "
         "max wait (ms) | per-thread checkouts min-max |",
         "|---|---:|---:|---:|",
     ]
-    warden = poolwarden.Pool(sqlite_factory, pool_size=4, max_overflow=0, reset=None, timeout=300)
-    queue = QueuePool(
-        sqlite_factory, pool_size=4, max_overflow=0, reset_on_return=None, timeout=300
-    )
-    contenders: dict[str, Checkout] = {
-        "poolwarden": lambda: warden.getconn().close,
-        "SQLAlchemy QueuePool": lambda: queue.connect().close,
-    }
+    _, contenders, close = sqlite_pools(4)
     for name, checkout in contenders.items():
         done, worst = fairness_run(checkout, 64, s.fair_seconds)
         rows.append(f"| {name} | {sum(done)} | {worst * 1e3:.0f} | {min(done)}-{max(done)} |")
-    warden.close()
-    queue.dispose()
+    close()
     return rows
 
 

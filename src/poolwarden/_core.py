@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ._entry import Entry
@@ -342,9 +342,9 @@ class PoolCore:
 
     def snapshot(self) -> PoolStats:
         """Sizes, counters and time summaries as one immutable value."""
-        c = self.counters
         in_use = len(self.in_use)
         return PoolStats(
+            **asdict(self.counters),
             pool_size=self.pool_size,
             max_overflow=self.max_overflow,
             min_idle=self.min_idle,
@@ -355,17 +355,8 @@ class PoolCore:
             overflow=max(0, len(self.idle) + in_use - self.pool_size),
             peak_in_use=self.peak_in_use,
             peak_waiting=self.peak_waiting,
-            connects=c.connects,
-            connect_failures=c.connect_failures,
             checkouts=self.checkouts,
             checkins=self.checkins,
-            timeouts=c.timeouts,
-            closes=c.closes,
-            discards=c.discards,
-            resets=c.resets,
-            reset_failures=c.reset_failures,
-            leaks=c.leaks,
-            reclaimed=c.reclaimed,
             wait_time=self.wait_time.summary(events=self.checkouts),
             hold_time=self.hold_time.summary(),
         )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from .._url import URL
 from .base import Adapter
 
-__all__ = ["CONNECT_RETRYABLE", "DISCONNECT", "MySQLAdapter"]
+__all__ = ["CONNECT_RETRYABLE", "DISCONNECT", "MySQLAdapter", "login_kwargs"]
 
 #: Errors after which the connection is gone (client codes 2xxx, server codes otherwise).
 DISCONNECT: frozenset[int] = frozenset(
@@ -50,6 +51,17 @@ DISCONNECT_MESSAGES: tuple[str, ...] = (
 #: SERVER_STATUS flags from the MySQL protocol's OK/EOF packets.
 SERVER_STATUS_IN_TRANS = 0x0001
 SERVER_STATUS_AUTOCOMMIT = 0x0002
+
+
+def login_kwargs(url: URL) -> dict[str, Any]:
+    """host, port, user, password and database as all three drivers name them, with
+    utf8mb4 (full Unicode) unless the URL asks for another charset."""
+    kwargs: dict[str, Any] = {"host": url.host or "localhost", "charset": "utf8mb4"}
+    parts = {"port": url.port, "user": url.username, "password": url.password}
+    kwargs.update({key: value for key, value in parts.items() if value is not None})
+    if url.database is not None:
+        kwargs["database"] = url.database
+    return kwargs
 
 
 class MySQLAdapter(Adapter):

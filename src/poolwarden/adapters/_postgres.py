@@ -57,17 +57,14 @@ TRANSACTION_UNKNOWN = 4
 
 def conninfo_kwargs(url: URL) -> dict[str, Any]:
     """libpq keywords from the URL; query options pass through as libpq parameters."""
-    kwargs: dict[str, Any] = {}
-    if url.host is not None:
-        kwargs["host"] = url.host
-    if url.port is not None:
-        kwargs["port"] = url.port
-    if url.username is not None:
-        kwargs["user"] = url.username
-    if url.password is not None:
-        kwargs["password"] = url.password
-    if url.database is not None:
-        kwargs["dbname"] = url.database
+    parts = {
+        "host": url.host,
+        "port": url.port,
+        "user": url.username,
+        "password": url.password,
+        "dbname": url.database,
+    }
+    kwargs: dict[str, Any] = {key: value for key, value in parts.items() if value is not None}
     kwargs.update(url.query)
     return kwargs
 
@@ -105,13 +102,6 @@ class PostgresAdapter(Adapter):
             return True
         text = str(exc).lower()
         return any(fragment in text for fragment in CONNECT_RETRYABLE_MESSAGES)
-
-    def fileno(self, raw: Any) -> int | None:
-        """libpq's socket."""
-        try:
-            return int(raw.fileno())
-        except Exception:
-            return None
 
     def _status(self, raw: Any) -> int:
         return int(raw.info.transaction_status)

@@ -131,8 +131,12 @@ class Adapter:
         raw.close()
 
     def fileno(self, raw: Any) -> int | None:
-        """The socket file descriptor of ``raw``, if it has one we can reach."""
-        return None
+        """The socket file descriptor of ``raw``, if it has one we can reach (mysqlclient,
+        psycopg and psycopg2 offer ``fileno()``; others override this)."""
+        try:
+            return int(raw.fileno())
+        except Exception:
+            return None
 
     def is_closed(self, raw: Any) -> bool:
         """True when the driver itself knows ``raw`` is closed or broken (no I/O)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .._url import URL
-from ._mysql import MySQLAdapter
+from ._mysql import MySQLAdapter, login_kwargs
 from .base import coerce_options
 
 __all__ = ["MySQLdbAdapter"]
@@ -30,15 +30,7 @@ class MySQLdbAdapter(MySQLAdapter):
     @classmethod
     def url_kwargs(cls, url: URL) -> dict[str, Any]:
         """host, port, user, password, database, ``ssl`` dict, then the other options."""
-        kwargs: dict[str, Any] = {"host": url.host or "localhost", "charset": "utf8mb4"}
-        if url.port is not None:
-            kwargs["port"] = url.port
-        if url.username is not None:
-            kwargs["user"] = url.username
-        if url.password is not None:
-            kwargs["password"] = url.password
-        if url.database is not None:
-            kwargs["database"] = url.database
+        kwargs = login_kwargs(url)
         options = dict(url.query)
         ssl = {SSL_KEYS[key]: options.pop(key) for key in list(options) if key in SSL_KEYS}
         if ssl:
@@ -52,13 +44,6 @@ class MySQLdbAdapter(MySQLAdapter):
             )
         )
         return kwargs
-
-    def fileno(self, raw: Any) -> int | None:
-        """mysqlclient exposes the socket descriptor directly."""
-        try:
-            return int(raw.fileno())
-        except Exception:
-            return None
 
     def is_closed(self, raw: Any) -> bool:
         """``open`` turns 0 once the connection is closed."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .._url import URL
-from ._mysql import SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, MySQLAdapter
+from ._mysql import SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, MySQLAdapter, login_kwargs
 from .base import coerce_options
 
 __all__ = ["PyMySQLAdapter"]
@@ -24,15 +24,7 @@ class PyMySQLAdapter(MySQLAdapter):
     @classmethod
     def url_kwargs(cls, url: URL) -> dict[str, Any]:
         """host, port, user, password, database, then the query options."""
-        kwargs: dict[str, Any] = {"host": url.host or "localhost", "charset": "utf8mb4"}
-        if url.port is not None:
-            kwargs["port"] = url.port
-        if url.username is not None:
-            kwargs["user"] = url.username
-        if url.password is not None:
-            kwargs["password"] = url.password
-        if url.database is not None:
-            kwargs["database"] = url.database
+        kwargs = login_kwargs(url)
         kwargs.update(
             coerce_options(url.scheme, url.query, ints=cls.INT_OPTIONS, bools=cls.BOOL_OPTIONS)
         )
