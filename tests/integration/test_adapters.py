@@ -25,18 +25,17 @@ def test_fileno_is_the_connection_socket(db_url: str) -> None:
 
 
 def test_ping_live_then_killed(db_url: str) -> None:
-    with Pool(db_url, pool_size=1, max_overflow=0) as pool:
-        with pool.connection() as conn:
-            adapter, raw = pool._adapter, conn.raw
-            adapter.ping(raw)  # a live connection answers
-            assert not adapter.needs_rollback(raw) or dialect(db_url) == "mysql"
-            victim = conn_id(conn, db_url)
-            conn.commit()
-            kill(db_url, victim)
-            with pytest.raises(Exception) as info:
-                adapter.ping(raw)
-            assert adapter.is_disconnect(info.value, raw), repr(info.value)
-            conn.invalidate()
+    with Pool(db_url, pool_size=1, max_overflow=0) as pool, pool.connection() as conn:
+        adapter, raw = pool._adapter, conn.raw
+        adapter.ping(raw)  # a live connection answers
+        assert not adapter.needs_rollback(raw) or dialect(db_url) == "mysql"
+        victim = conn_id(conn, db_url)
+        conn.commit()
+        kill(db_url, victim)
+        with pytest.raises(Exception) as info:
+            adapter.ping(raw)
+        assert adapter.is_disconnect(info.value, raw), repr(info.value)
+        conn.invalidate()
 
 
 def test_needs_rollback_tracks_the_transaction(db_url: str) -> None:

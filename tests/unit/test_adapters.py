@@ -89,7 +89,8 @@ def test_postgres_classification(scheme: str) -> None:
     assert a.is_disconnect(lost) and a.is_disconnect(terminated)
     assert not a.is_disconnect(syntax)
     refused = dbapi.OperationalError(
-        'connection failed: connection to server at "127.0.0.1", port 5432 failed: Connection refused'
+        'connection failed: connection to server at "127.0.0.1", port 5432 failed: '
+        "Connection refused"
     )
     starting = dbapi.OperationalError("FATAL:  the database system is starting up")
     full = dbapi.OperationalError("FATAL:  sorry, too many clients already")
