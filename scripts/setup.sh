@@ -10,11 +10,12 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
-as_postgres() { if [ -z "$SUDO" ]; then su postgres -c "$1"; else sudo -u postgres sh -c "$1"; fi; }
+# run from / so psql does not warn that it cannot enter a private working directory
+as_postgres() { (cd / && if [ -z "$SUDO" ]; then su postgres -c "$1"; else sudo -u postgres sh -c "$1"; fi); }
 
 # -- system packages -------------------------------------------------------------------
 need=()
-for pkg in python3 python3-venv python3-dev gcc pkg-config libmariadb-dev mariadb-server mariadb-client postgresql; do
+for pkg in python3 python3-venv python3-dev gcc pkg-config libmariadb-dev mariadb-server mariadb-client postgresql nftables; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -31,10 +32,15 @@ if ! mariadb-admin --protocol=socket -uroot ping >/dev/null 2>&1 && ! mariadb-ad
         || $SUDO start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
     for _ in $(seq 60); do mariadb-admin --protocol=socket -uroot ping >/dev/null 2>&1 && break; sleep 0.5; done
 fi
-if ! mariadb -h127.0.0.1 -uroot -e "USE test" >/dev/null 2>&1; then
+# Unless skip-name-resolve is set, MariaDB resolves 127.0.0.1 to "localhost", so TCP logins
+# as root match root@localhost, not root@'127.0.0.1'. Try unix_socket first and the password
+# last, so a wrong password over TCP fails with 1045 (ER_ACCESS_DENIED_ERROR), not with
+# unix_socket's 1698. The check below also repairs set-ups made with the old plugin order.
+if ! mariadb -h127.0.0.1 -uroot -e "USE test" >/dev/null 2>&1 \
+    || [[ "$(mariadb -h127.0.0.1 -uroot -p'not-the-password' -e '' 2>&1)" == *"ERROR 1698"* ]]; then
     log "configuring MariaDB: root without password on 127.0.0.1, database test"
     $SUDO mariadb --protocol=socket -uroot <<'SQL'
-ALTER USER root@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket;
+ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('');
 CREATE USER IF NOT EXISTS root@'127.0.0.1' IDENTIFIED BY '';
 GRANT ALL PRIVILEGES ON *.* TO root@'127.0.0.1' WITH GRANT OPTION;
 CREATE DATABASE IF NOT EXISTS test;

@@ -10,6 +10,7 @@ connect, execute, rollback, commit, ping, close, reset), take it down with ``ser
 from __future__ import annotations
 
 import itertools
+import socket
 import threading
 from typing import Any
 
@@ -37,6 +38,7 @@ class ProgrammingError(DatabaseError):
 
 
 GONE = 2006
+LOST = 2013
 SERVER_DOWN = 2003
 ACCESS_DENIED = 1045
 
@@ -86,6 +88,22 @@ class FakeConnection:
         self.resets = 0
         #: Set by tests to the thread using it, to catch a connection handed to two holders.
         self.holder: Any = None
+        self.pings = 0
+        #: A real socket pair stands for the network connection: the pool's probe polls
+        #: ``sock``; the "server" end is ``peer``.
+        self.sock, self.peer = socket.socketpair()
+        #: When True, a ping waits for an answer that never comes (a silent network drop).
+        self.hang = False
+
+    def server_closes(self) -> None:
+        """The server ends the session (idle timeout, KILL, restart): the socket says so."""
+        self.alive = False
+        self.peer.close()
+
+    def dies_silently(self) -> None:
+        """The network path dies without a word: nothing shows locally; pings hang."""
+        self.alive = False
+        self.hang = True
 
     def _op(self, name: str) -> None:
         if not self.open:
@@ -108,6 +126,10 @@ class FakeConnection:
         self.in_transaction = False
 
     def ping(self) -> None:
+        self.pings += 1
+        # A hung ping blocks until the pool's watchdog shuts the socket down.
+        if self.hang and not self.sock.recv(1):
+            raise OperationalError(2013, "Lost connection to server during query")
         self._op("ping")
 
     def reset(self) -> None:
@@ -119,6 +141,8 @@ class FakeConnection:
     def close(self) -> None:
         if self.open:
             self.open = False
+            self.sock.close()
+            self.peer.close()
             with self.server.lock:
                 self.server.closed_ids.append(self.id)
             self.server._maybe_fail("close")
@@ -131,6 +155,8 @@ class FakeServer:
         self.connections: list[FakeConnection] = []
         self.closed_ids: list[int] = []
         self.connect_delay = 0.0
+        #: What the fake server reports as its idle timeout for sessions (seconds).
+        self.idle_timeout: float | None = None
         self._failures: dict[str, list[BaseException]] = {}
         self._ids = itertools.count(1)
 
@@ -160,7 +186,8 @@ class FakeServer:
     def down(self) -> None:
         self.is_up = False
         for conn in self.connections:
-            conn.alive = False
+            if conn.open:
+                conn.server_closes()
 
     def up(self) -> None:
         self.is_up = True
@@ -180,9 +207,16 @@ class FakeAdapter(Adapter):
         import tests.fakedb as module
 
         super().__init__(module, server.connect)
+        self.server = server
 
     def is_closed(self, raw: Any) -> bool:
         return not raw.open
+
+    def fileno(self, raw: Any) -> int | None:
+        return raw.sock.fileno() if raw.open else None
+
+    def server_idle_timeout(self, raw: Any) -> float | None:
+        return self.server.idle_timeout
 
     def ping(self, raw: Any) -> None:
         raw.ping()
@@ -197,7 +231,11 @@ class FakeAdapter(Adapter):
         raw.reset()
 
     def is_disconnect(self, exc: BaseException, raw: Any = None) -> bool:
-        return isinstance(exc, Error) and bool(exc.args) and exc.args[0] in (GONE, SERVER_DOWN, 0)
+        return (
+            isinstance(exc, Error)
+            and bool(exc.args)
+            and exc.args[0] in (GONE, LOST, SERVER_DOWN, 0)
+        )
 
     def is_retryable_connect_error(self, exc: BaseException) -> bool:
         return isinstance(exc, OperationalError) and exc.args[0] == SERVER_DOWN

@@ -5,7 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["RESET_MODES", "check_count", "check_reset", "check_seconds", "check_sizes"]
+__all__ = [
+    "RESET_MODES",
+    "check_count",
+    "check_lifetime",
+    "check_optional_seconds",
+    "check_reset",
+    "check_seconds",
+    "check_sizes",
+]
 
 RESET_MODES = ("rollback", "session", None)
 
@@ -19,16 +27,41 @@ def check_count(name: str, value: Any, minimum: int = 0) -> int:
     return value
 
 
-def check_seconds(name: str, value: Any, *, optional: bool = False) -> float | None:
-    """A finite number of seconds ``> 0`` (or ``None`` when ``optional``)."""
-    if value is None and optional:
-        return None
-    allowed = "a number of seconds > 0" + (" or None" if optional else "")
+def check_seconds(name: str, value: Any) -> float:
+    """A finite number of seconds ``> 0``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
     return float(value)
+
+
+def check_optional_seconds(name: str, value: Any) -> float | None:
+    """``None``, or a finite number of seconds ``> 0``."""
+    if value is None:
+        return None
+    try:
+        return check_seconds(name, value)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be a number of seconds > 0 or None, got {value!r}"
+        ) from None
+
+
+def check_lifetime(name: str, value: Any) -> float | str | None:
+    """``"auto"``, ``None``, or a number of seconds ``> 0``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value == "auto":
+            return value
+        raise ValueError(f"{name} must be 'auto', None or a number of seconds > 0, got {value!r}")
+    try:
+        return check_seconds(name, value)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be 'auto', None or a number of seconds > 0, got {value!r}"
+        ) from None
 
 
 def check_reset(value: Any) -> str | None:

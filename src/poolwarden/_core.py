@@ -109,7 +109,15 @@ class PoolCore:
         self.hold_time = Sampler()
         self.peak_in_use = 0
         self.peak_waiting = 0
-        self.backoff = Backoff(rng or random.Random())
+        self._rng = rng or random.Random()
+        self.backoff = Backoff(self._rng)
+        #: Seconds a connection may live (before jitter), or None for no limit.
+        self.lifetime: float | None = None
+        #: Connections not checked since this moment are pinged before reuse: a disconnect
+        #: seen on one connection makes the others of its age suspect.
+        self.suspect_before = float("-inf")
+        #: Idle connections taken out for a keepalive ping (still counted as open).
+        self.maintaining = 0
         self.last_connect_error: BaseException | None = None
         self.last_connect_error_at = float("-inf")
         self._next_id = 1
@@ -122,7 +130,7 @@ class PoolCore:
 
     def total(self) -> int:
         """Connections open or being opened."""
-        return len(self.idle) + len(self.in_use) + self.connecting
+        return len(self.idle) + len(self.in_use) + self.connecting + self.maintaining
 
     # -- checkout ------------------------------------------------------------------------
     def checkout(self, now: float) -> Entry | None:
@@ -177,24 +185,34 @@ class PoolCore:
             self.counters.discards += 1
             self.counters.closes += 1
             return None, entry
+        if now >= entry.expires_at:
+            self.counters.retired += 1
+            self.counters.closes += 1
+            return None, entry
         if (
             not self.waiters
-            and len(self.idle) + len(self.in_use) + self.connecting < self.pool_size
+            and len(self.idle) + len(self.in_use) + self.connecting + self.maintaining
+            < self.pool_size
             and not self.closed
         ):
             self.idle.append(entry)  # the common case, decided without the general rules
             return None, None
         return self._place(entry, now)
 
-    def discard(self, entry: Entry) -> None:
-        """Forget a held connection that the shell found unusable and is closing."""
+    def discard(self, entry: Entry, retired: bool = False) -> None:
+        """Forget a connection taken from the idle stack that the shell found unusable (or
+        too old) before handing it out, and is closing: that checkout did not happen."""
         del self.in_use[entry]
-        self.counters.discards += 1
+        self.checkouts -= 1
+        if retired:
+            self.counters.retired += 1
+        else:
+            self.counters.discards += 1
         self.counters.closes += 1
 
     def _place(self, entry: Entry, now: float) -> tuple[Waiter | None, Entry | None]:
         """Route a usable connection: to the oldest waiter, to the idle stack, or closed."""
-        count = len(self.idle) + len(self.in_use) + self.connecting + 1  # ``entry`` too
+        count = self.total() + 1  # ``entry`` too: it is in no list right now
         if self.closed or count > self.max_size:
             self.counters.closes += 1
             return None, entry
@@ -235,13 +253,14 @@ class PoolCore:
         self.connecting += wanted
         return wanted
 
-    def connect_succeeded(self, raw: Any, now: float) -> ConnectResult:
+    def connect_succeeded(self, raw: Any, now: float, probe: Any = None) -> ConnectResult:
         """A connect attempt returned ``raw``; file it and say whether to open another."""
         self.connecting -= 1
         self.counters.connects += 1
         self.backoff.succeeded()
-        entry = Entry(raw, self._next_id, now, self.generation)
+        entry = Entry(raw, self._next_id, now, self.generation, probe)
         self._next_id += 1
+        self._set_expiry(entry)
         waiter, close = self._place(entry, now)
         result = ConnectResult(wake=waiter, close=close)
         if not self.closed and self._wanted() > 0:
@@ -284,11 +303,109 @@ class PoolCore:
         """Give back a reserved connect slot without an attempt (closing, shutting down)."""
         self.connecting -= 1
 
+    # -- liveness ------------------------------------------------------------------------
+    LIFETIME_SHARE = 0.8
+    """Share of the server's idle timeout that an automatic lifetime uses."""
+    LIFETIME_CAP = 3600.0
+    """Longest automatic lifetime: servers with no (or a long) idle timeout still see
+    connections renewed hourly, which spreads load after failovers and bounds leaks."""
+    LIFETIME_JITTER = 0.1
+    """Lifetimes are shortened by up to this share, so connections do not expire together."""
+
+    @classmethod
+    def auto_lifetime(cls, server_idle_timeout: float | None) -> float:
+        """The lifetime ``max_lifetime="auto"`` picks for a server idle timeout."""
+        if not server_idle_timeout:
+            return cls.LIFETIME_CAP
+        return min(cls.LIFETIME_CAP, server_idle_timeout * cls.LIFETIME_SHARE)
+
+    def set_lifetime(self, lifetime: float | None) -> None:
+        """Set the lifetime of connections, including those opened before it was known."""
+        self.lifetime = lifetime
+        for entry in (*self.idle, *self.in_use):
+            self._set_expiry(entry)
+
+    def _set_expiry(self, entry: Entry) -> None:
+        if self.lifetime is None:
+            entry.expires_at = float("inf")
+        else:
+            share = 1.0 - self._rng.uniform(0.0, self.LIFETIME_JITTER)
+            entry.expires_at = entry.created_at + self.lifetime * share
+
+    def needs_ping(self, entry: Entry, now: float, ping_after_idle: float) -> bool:
+        """Whether an idle connection must answer a ping before it is handed out: it sat
+        idle too long for the socket probe alone to vouch for it (a silently dropped
+        network path shows nothing locally), or a disconnect since its last check makes
+        it suspect."""
+        return now - entry.last_used >= ping_after_idle or entry.checked_at <= self.suspect_before
+
+    def suspect_all(self, now: float) -> None:
+        """A connection turned out dead: check every connection not checked since."""
+        self.suspect_before = now
+
+    def passed_check(self, entry: Entry, now: float) -> None:
+        """``entry`` answered a ping."""
+        entry.checked_at = now
+        entry.last_used = now
+
+    def due_for_maintenance(
+        self, now: float, idle_timeout: float | None, keepalive: float | None
+    ) -> tuple[list[Entry], list[Entry]]:
+        """Idle connections to retire (past their lifetime, or idle past ``idle_timeout``
+        beyond ``min_idle``) and to ping (the ``min_idle`` that must survive, unused for
+        ``keepalive`` seconds). Both are taken off the idle stack."""
+        retire = [e for e in self.idle if now >= e.expires_at]
+        keep = [e for e in self.idle if now < e.expires_at]
+        if idle_timeout is not None:
+            # The stack's bottom holds the longest idle; keep the top min_idle regardless.
+            spare = max(0, len(keep) - self.min_idle)
+            stale = [e for e in keep[:spare] if now - e.last_used >= idle_timeout]
+            retire += stale
+            keep = [e for e in keep if e not in stale]
+        ping: list[Entry] = []
+        survivors = self.min_idle - self.maintaining  # some may be out being pinged already
+        if keepalive is not None and survivors > 0:
+            ping = [e for e in keep[-survivors:] if now - e.last_used >= keepalive]
+            keep = [e for e in keep if e not in ping]
+        self.idle = keep
+        self.counters.retired += len(retire)
+        self.counters.closes += len(retire)
+        self.maintaining += len(ping)
+        return retire, ping
+
+    def maintained(
+        self, entry: Entry, alive: bool, now: float
+    ) -> tuple[Waiter | None, Entry | None]:
+        """A keepalive ping ended; file the connection like a returned one."""
+        self.maintaining -= 1
+        if not alive:
+            self.counters.discards += 1
+            self.counters.closes += 1
+            return None, entry
+        self.passed_check(entry, now)
+        return self._place(entry, now)
+
+    def next_maintenance(
+        self, now: float, idle_timeout: float | None, keepalive: float | None
+    ) -> float | None:
+        """When the earliest idle connection falls due for retirement or a ping."""
+        due = [e.expires_at for e in self.idle]
+        if idle_timeout is not None:
+            due += [e.last_used + idle_timeout for e in self.idle[: -self.min_idle or None]]
+        if keepalive is not None and self.min_idle:
+            due += [e.last_used + keepalive for e in self.idle[-self.min_idle :]]
+        finite = [d for d in due if d != float("inf")]
+        return min(finite) if finite else None
+
     # -- maintenance ---------------------------------------------------------------------
-    def resize(self, pool_size: int, max_overflow: int) -> list[Entry]:
+    def resize(
+        self, pool_size: int, max_overflow: int, min_idle: int | None = None
+    ) -> list[Entry]:
         """Change the limits; return idle connections that no longer fit."""
         self.pool_size = pool_size
         self.max_overflow = max_overflow
+        if min_idle is not None:
+            self.min_idle = min_idle
         surplus: list[Entry] = []
         keep = max(self.pool_size, self.min_idle)
         while self.idle and (self.total() > self.max_size or len(self.idle) > keep):
@@ -333,6 +450,7 @@ class PoolCore:
         self.in_use = {}
         self.waiters.clear()
         self.connecting = 0
+        self.maintaining = 0
         self.backoff.succeeded()
         return entries
 

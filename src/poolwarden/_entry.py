@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import CodeType
 from typing import Any
 
@@ -20,12 +21,15 @@ class Entry:
 
     __slots__ = (
         "broken",
+        "checked_at",
         "checkout_at",
         "created_at",
+        "expires_at",
         "generation",
         "id",
         "last_used",
         "leak_reported",
+        "probe",
         "raw",
         "site_code",
         "site_lasti",
@@ -33,13 +37,29 @@ class Entry:
         "thread_name",
     )
 
-    def __init__(self, raw: Any, entry_id: int, now: float, generation: int) -> None:
+    def __init__(
+        self,
+        raw: Any,
+        entry_id: int,
+        now: float,
+        generation: int,
+        probe: Callable[[int], list[Any]] | None = None,
+    ) -> None:
         self.raw = raw
         self.id = entry_id
         self.created_at = now
+        #: Last time the server saw this connection used (returned, or pinged).
         self.last_used = now
+        #: Last time it was known to work: connected or pinged. A disconnect elsewhere makes
+        #: every connection checked before it suspect.
+        self.checked_at = now
+        #: When it must be retired (its lifetime, jittered); infinity for no limit.
+        self.expires_at = float("inf")
         self.checkout_at = now
         self.generation = generation
+        #: ``poll(0)`` of the connection's socket: non-empty when the socket is readable,
+        #: which for an idle connection means the server closed it (or wrote unasked).
+        self.probe = probe
         #: Set when an operation failed in a way that leaves the connection unusable.
         self.broken = False
         self.leak_reported = False

@@ -12,16 +12,25 @@ from types import FrameType
 from typing import Any
 
 from . import _fork
-from ._callsite import capture_stack, format_stack
+from ._background import Background
+from ._callsite import capture_stack
 from ._clock import Clock, MonotonicClock
-from ._config import check_count, check_reset, check_seconds, check_sizes
+from ._config import (
+    check_count,
+    check_lifetime,
+    check_optional_seconds,
+    check_reset,
+    check_seconds,
+    check_sizes,
+)
 from ._core import PoolCore, Waiter
 from ._entry import Entry
 from ._housekeeper import Housekeeper
-from ._proxy import IN_TRANSACTION, UNTOUCHED, PooledConnection
+from ._io import ConnectionIO
+from ._proxy import UNTOUCHED, PooledConnection
 from ._stats import PoolStats
 from ._url import parse_url
-from .adapters import Adapter, for_connection, for_url
+from .adapters import Adapter, for_url
 from .errors import ConnectionReturned, PoolClosed, PoolError, PoolTimeout
 
 __all__ = ["Pool"]
@@ -31,8 +40,8 @@ log = logging.getLogger("poolwarden")
 _allocate_lock = threading.Lock
 
 
-class Pool:
-    """A thread-safe pool of DB-API connections.
+class Pool(Background):
+    """A thread-safe pool of DB-API connections that never hands out a dead one.
 
     ``target`` is an SQLAlchemy-style URL (``mysql+pymysql://user:pw@host:3306/db``,
     ``postgresql+psycopg://…``, ``sqlite:///file.db``; query options go to the driver) or a
@@ -43,6 +52,11 @@ class Pool:
     returned. A checkout that finds nothing free waits up to ``timeout`` seconds, in
     first-come first-served order, then raises :class:`~poolwarden.PoolTimeout`.
 
+    Before an idle connection is handed out, a zero-timeout poll of its socket (about a
+    microsecond) shows whether the server closed it; one idle for ``ping_after_idle``
+    seconds, or suspect after a disconnect elsewhere, must also answer a ping. Dead ones are
+    replaced without the caller noticing.
+
     Args:
         pool_size: connections kept open once opened (>= 0).
         max_overflow: extra connections allowed under load, closed on return (>= 0).
@@ -52,6 +66,20 @@ class Pool:
             transaction that may be open, including a read snapshot; ``"session"`` also
             clears session state (variables, temporary tables, ``SET SESSION``) with
             COM_RESET_CONNECTION or ``DISCARD ALL``; ``None`` does nothing.
+        max_lifetime: seconds after which a connection is retired (when idle, or when it
+            comes back). ``"auto"`` (default): 80% of the server's idle timeout for the
+            session (MySQL ``wait_timeout``, PostgreSQL ``idle_session_timeout``), at most
+            an hour; ``None``: no limit. Shortened by up to 10% each, so they do not all
+            expire together.
+        idle_timeout: seconds after which idle connections beyond ``min_idle`` are closed.
+        keepalive: seconds of idleness after which the ``min_idle`` connections are pinged
+            in the background, so the server does not close them in quiet periods;
+            ``"auto"`` (default): half the server's idle timeout; ``None``: never.
+        pre_ping: ping every connection before handing it out (one round trip each).
+        ping_after_idle: ping a connection idle at least this many seconds before handing
+            it out (catches network paths that died silently); ``None``: never.
+        validation_timeout: seconds a ping may take before the connection counts as dead.
+        probe: poll each idle connection's socket before handing it out.
         leak_threshold: seconds after which a connection still checked out is logged, once,
             with the stack that checked it out (``None``: off).
         max_connecting: connect attempts allowed at the same time.
@@ -71,6 +99,13 @@ class Pool:
         timeout: float = 30.0,
         min_idle: int = 0,
         reset: str | None = "rollback",
+        max_lifetime: float | str | None = "auto",
+        idle_timeout: float | None = None,
+        keepalive: float | str | None = "auto",
+        pre_ping: bool = False,
+        ping_after_idle: float | None = 5.0,
+        validation_timeout: float = 5.0,
+        probe: bool = True,
         leak_threshold: float | None = None,
         max_connecting: int = 4,
         connect_args: Mapping[str, Any] | None = None,
@@ -81,30 +116,52 @@ class Pool:
     ) -> None:
         pool_size, max_overflow, min_idle = check_sizes(pool_size, max_overflow, min_idle)
         self._timeout = check_seconds("timeout", timeout)
-        self._reset_mode = check_reset(reset)
-        self._leak_threshold = check_seconds("leak_threshold", leak_threshold, optional=True)
-        max_connecting = check_count("max_connecting", max_connecting, minimum=1)
+        self._leak_threshold = check_optional_seconds("leak_threshold", leak_threshold)
+        self._idle_timeout = check_optional_seconds("idle_timeout", idle_timeout)
+        self._max_lifetime = check_lifetime("max_lifetime", max_lifetime)
+        self._keepalive_setting = check_lifetime("keepalive", keepalive)
+        setting = self._keepalive_setting
+        #: Effective keepalive interval; an automatic one is known after the first connect.
+        self._keepalive: float | None = setting if isinstance(setting, float) else None
+        if not isinstance(pre_ping, bool) or not isinstance(probe, bool):
+            raise ValueError("pre_ping and probe must be True or False")
+        after_idle = check_optional_seconds("ping_after_idle", ping_after_idle)
+        #: A ping is due once idle this long; 0 pings every time, infinity never.
+        self._ping_after_idle = (
+            0.0 if pre_ping else float("inf") if after_idle is None else after_idle
+        )
+        self._probe = probe
         if configure is not None and not callable(configure):
             raise ValueError(
                 f"configure must be a callable taking a connection, got {configure!r}"
             )
-        self._configure = configure
-        self._adapter, self._detect_driver = self._make_adapter(target, connect_args, adapter)
-        self.name = name or self._adapter.describe()
+        adapter, detect = self._make_adapter(target, connect_args, adapter)
+        self._io = ConnectionIO(
+            adapter,
+            detect,
+            configure,
+            check_reset(reset),
+            check_seconds("validation_timeout", validation_timeout),
+        )
+        self.name = name or adapter.describe()
         self._now = (clock or MonotonicClock()).monotonic
         self._core = PoolCore(
             pool_size=pool_size,
             max_overflow=max_overflow,
             min_idle=min_idle,
-            max_connecting=max_connecting,
+            max_connecting=check_count("max_connecting", max_connecting, minimum=1),
         )
+        if isinstance(self._max_lifetime, float):
+            self._core.set_lifetime(self._max_lifetime)
+        #: The automatic lifetime and keepalive wait for the server's idle timeout.
+        self._lifetime_pending = "auto" in (self._max_lifetime, self._keepalive_setting)
         self._lock = threading.Lock()
         self._closing = threading.Event()
         #: Entries of proxies the garbage collector dropped unreturned, with what they did.
         self._orphans: deque[tuple[Entry, int, dict[str, Any] | None]] = deque()
         self._housekeeper: Housekeeper | None = None
         #: When the housekeeper's next round is due (monotonic seconds).
-        self._housekeeping_due = float("-inf")
+        self._housekeeping_due = float("inf")
         _fork.register(self)
         self._start_background()
 
@@ -134,12 +191,14 @@ class Pool:
 
     def _start_background(self) -> None:
         """Start timed work if the settings need it, and open ``min_idle`` connections."""
-        if self._leak_threshold is not None or self._core.min_idle > 0:
-            self._housekeeper = Housekeeper(self, f"poolwarden-housekeeper {self.name}")
-            self._housekeeper.start()
+        self._ensure_housekeeper()
         with self._lock:
             opens = self._core.opens_wanted(self._now())
         self._start_connectors(opens)
+
+    @property
+    def _adapter(self) -> Adapter:
+        return self._io.adapter
 
     # -- checkout ------------------------------------------------------------------------
     def getconn(self, timeout: float | None = None) -> PooledConnection:
@@ -177,18 +236,69 @@ class Pool:
             )
         if entry is None:
             entry = self._wait(timeout, now, frame)
+        elif (
+            now >= entry.expires_at
+            or now - entry.last_used >= self._ping_after_idle
+            or entry.checked_at <= core.suspect_before
+            or (entry.probe is not None and entry.probe(0))
+        ):
+            entry = self._revalidate(entry, timeout, now, frame)
         if self._leak_threshold is not None:
             entry.stack = capture_stack(frame)
             entry.thread_name = threading.current_thread().name
             refill = refill or now + self._leak_threshold < self._housekeeping_due
-        if refill and self._housekeeper is not None:
-            self._housekeeping_due = now  # a round is coming: no need to wake it twice
-            self._housekeeper.wake()
+        if refill:
+            self._wake_housekeeper(now)
         return PooledConnection(self, entry)
+
+    def _revalidate(
+        self, entry: Entry, timeout: float | None, started: float, frame: FrameType
+    ) -> Entry:
+        """An idle connection failed a quick check (or needs a ping): check it properly,
+        and replace it, as often as needed, until one is fit or the time is up."""
+        deadline = started + (
+            self._timeout if timeout is None else check_seconds("timeout", timeout)
+        )
+        core, io = self._core, self._io
+        while True:
+            now = self._now()
+            try:
+                if now >= entry.expires_at:
+                    verdict = "retire"
+                elif self._probe and io.looks_dead(entry):
+                    verdict = "dead"
+                elif core.needs_ping(entry, now, self._ping_after_idle):
+                    verdict = "ok" if io.ping(entry) else "dead"
+                    with self._lock:
+                        core.counters.pings += 1
+                        if verdict == "ok":
+                            core.passed_check(entry, now)
+                        else:
+                            core.counters.ping_failures += 1
+                            core.suspect_all(now)
+                else:
+                    verdict = "ok"
+            except BaseException:
+                with self._lock:
+                    core.discard(entry)
+                io.close(entry)
+                raise
+            if verdict == "ok":
+                return entry
+            with self._lock:
+                core.discard(entry, retired=verdict == "retire")
+                core.counters.found_dead += verdict == "dead"
+                replacement = core.checkout(now)
+                if replacement is not None:
+                    replacement.site_code = frame.f_code
+                    replacement.site_lasti = frame.f_lasti
+            io.close(entry)
+            if replacement is None:
+                return self._wait(max(deadline - now, 1e-3), started, frame)
+            entry = replacement
 
     def _wait(self, timeout: float | None, now: float, frame: FrameType) -> Entry:
         wait = self._timeout if timeout is None else check_seconds("timeout", timeout)
-        assert wait is not None
         if self._orphans:
             self._reclaim_orphans()
         signal = _allocate_lock()
@@ -202,20 +312,23 @@ class Pool:
             if entry is None:
                 core.enqueue(waiter)
                 opens = core.opens_wanted(now)
-        if entry is None:
-            self._start_connectors(opens)
-            try:
-                got = signal.acquire(timeout=wait)
-            except BaseException:
-                self._abandon(waiter)
-                raise
-            with self._lock:
-                if not got and not core.give_up(waiter):
-                    error = core.last_connect_error
-                    if core.last_connect_error_at < now:
-                        error = None
-                    raise PoolTimeout(self._timeout_message(wait, error)) from error
-                entry = waiter.entry
+        if entry is not None:  # one came back meanwhile: it was just in use, so it is fit
+            entry.site_code = frame.f_code
+            entry.site_lasti = frame.f_lasti
+            return entry
+        self._start_connectors(opens)
+        try:
+            got = signal.acquire(timeout=wait)
+        except BaseException:
+            self._abandon(waiter)
+            raise
+        with self._lock:
+            if not got and not core.give_up(waiter):
+                error = core.last_connect_error
+                if core.last_connect_error_at < now:
+                    error = None
+                raise PoolTimeout(self._timeout_message(wait, error)) from error
+            entry = waiter.entry
         if entry is None:
             raise _fresh(waiter.error)
         entry.site_code = frame.f_code
@@ -242,7 +355,7 @@ class Pool:
         if connect_error is not None:
             text += (
                 f"; opening a new connection failed {core.backoff.failures} time(s) in a row, "
-                f"last with: {self._redact(repr(connect_error))}"
+                f"last with: {self._io.describe_connect_error(connect_error)}"
             )
         oldest = core.oldest_holder()
         if oldest is not None:
@@ -283,6 +396,8 @@ class Pool:
             waiter.signal.release()
         elif close is not None:
             self._close_and_refill(close)
+        elif entry.expires_at < self._housekeeping_due:
+            self._wake_housekeeper(now)  # the housekeeper's plan missed this retirement
 
     def _bad_return(self, conn: Any) -> Exception:
         if not isinstance(conn, PooledConnection):
@@ -297,7 +412,7 @@ class Pool:
         reusable, worked, interrupted = True, False, None
         if activity != UNTOUCHED or saved is not None:
             try:
-                reusable, worked = self._reset(entry, activity, saved)
+                reusable, worked = self._io.reset(entry, activity, saved)
             except BaseException as exc:  # interrupted mid-reset: its state is unknown
                 reusable, worked, interrupted = False, True, exc
         now = self._now()
@@ -310,10 +425,7 @@ class Pool:
                 waiter, close = core.checkin(entry, now, reusable)
             else:
                 waiter, close = None, None
-        if waiter is not None:
-            waiter.signal.release()
-        if close is not None:
-            self._close_and_refill(close)
+        self._settle(waiter, close)
         if entry.leak_reported:
             log.info(
                 "connection #%d reported as possibly leaked was returned after %.1f s",
@@ -323,192 +435,11 @@ class Pool:
         if interrupted is not None:
             raise interrupted
 
-    def _close_and_refill(self, entry: Entry) -> None:
-        """Close a connection the pool let go, then open others if waiters need them."""
-        self._close_entry(entry)
+    def _suspect_others(self) -> None:
+        """A borrower's operation hit a disconnect: ping every idle connection checked
+        before now before it is handed out (instead of reconnecting them all at once)."""
         with self._lock:
-            opens = self._core.opens_wanted(self._now())
-        self._start_connectors(opens)
-
-    def _reset(
-        self, entry: Entry, activity: int, saved: dict[str, Any] | None
-    ) -> tuple[bool, bool]:
-        """Make a returned connection fit for the next borrower.
-
-        Returns (reusable, worked): whether to keep it, and whether any reset was done.
-        """
-        if entry.broken:
-            return False, False
-        adapter, raw, mode = self._adapter, entry.raw, self._reset_mode
-        worked = False
-        try:
-            if adapter.is_closed(raw):
-                return False, False
-            if mode == "session":
-                if not adapter.can_reset_session():
-                    return False, False  # cannot clear its state: a new connection is the reset
-                adapter.reset_session(raw)
-                worked = True
-            elif mode == "rollback" and activity == IN_TRANSACTION and adapter.needs_rollback(raw):
-                adapter.rollback(raw)
-                worked = True
-            for attribute, value in (saved or {}).items():
-                worked = True
-                if attribute == "autocommit":
-                    adapter.set_autocommit(raw, value)
-                else:
-                    setattr(raw, attribute, value)
-        except Exception as exc:
-            disconnect = adapter.is_disconnect(exc, raw)
-            log.log(
-                logging.INFO if disconnect else logging.WARNING,
-                "resetting connection #%d failed (%s); closing it",
-                entry.id,
-                self._redact(repr(exc)),
-            )
-            return False, True
-        return True, worked
-
-    # -- connecting ----------------------------------------------------------------------
-    def _start_connectors(self, count: int) -> None:
-        for started in range(count):
-            thread = threading.Thread(
-                target=self._connector, name=f"poolwarden-connect {self.name}", daemon=True
-            )
-            try:
-                thread.start()
-            except RuntimeError:  # interpreter shutting down: no threads any more
-                with self._lock:
-                    for _ in range(count - started):
-                        self._core.abandon_connect()
-                return
-
-    def _connector(self) -> None:
-        """Open connections while the pool wants them, pausing after failures."""
-        delay = self._core.backoff.retry_at - self._now()  # still backing off?
-        while True:
-            if delay > 0:
-                if self._closing.wait(delay):
-                    with self._lock:
-                        self._core.abandon_connect()
-                    return
-                with self._lock:
-                    if not self._core.resume_connecting():
-                        return
-            try:
-                raw = self._open()
-            except Exception as exc:
-                retryable = self._adapter.is_retryable_connect_error(exc)
-                log.log(
-                    logging.WARNING if self._core.backoff.failures == 0 else logging.DEBUG,
-                    "connecting to %s failed: %s%s",
-                    self.name,
-                    self._redact(repr(exc)),
-                    " (will retry)" if retryable else "",
-                )
-                with self._lock:
-                    result = self._core.connect_failed(exc, self._now(), retryable)
-                for waiter in result.fail:
-                    waiter.signal.release()
-            except BaseException:
-                with self._lock:
-                    self._core.abandon_connect()
-                raise
-            else:
-                with self._lock:
-                    result = self._core.connect_succeeded(raw, self._now())
-                if result.wake is not None:
-                    result.wake.signal.release()
-                if result.close is not None:
-                    self._close_entry(result.close)
-            if result.again is None:
-                return
-            delay = result.again
-
-    def _open(self) -> Any:
-        raw = self._adapter.connect()
-        if self._detect_driver:
-            self._adapter = for_connection(raw, self._adapter._connect)
-            self._detect_driver = False
-        if self._configure is not None:
-            try:
-                self._configure(raw)
-            except BaseException:
-                try:
-                    self._adapter.close(raw)
-                except Exception:
-                    pass
-                raise
-        return raw
-
-    def _close_entry(self, entry: Entry) -> None:
-        try:
-            self._adapter.close(entry.raw)
-        except Exception as exc:
-            log.debug("closing connection #%d failed: %r", entry.id, exc)
-
-    # -- background ----------------------------------------------------------------------
-    def _orphaned(self, entry: Entry, activity: int, saved: dict[str, Any] | None) -> None:
-        """Called from a proxy's ``__del__``: queue only (deque.append takes no lock)."""
-        self._orphans.append((entry, activity, saved))
-        if self._housekeeper is not None:
-            self._housekeeper.wake()
-
-    def _reclaim_orphans(self) -> None:
-        while True:
-            try:
-                entry, activity, saved = self._orphans.popleft()
-            except IndexError:
-                return
-            with self._lock:
-                core = self._core
-                if entry.generation != core.generation or entry not in core.in_use:
-                    continue
-                core.counters.reclaimed += 1
-                if not entry.leak_reported:
-                    core.counters.leaks += 1
-            log.warning(
-                "connection #%d of pool %s was garbage-collected without being "
-                "returned; the pool reclaimed it. It was checked out at %s%s:\n%s",
-                entry.id,
-                self.name,
-                entry.site(),
-                f" by thread {entry.thread_name!r}" if entry.thread_name else "",
-                format_stack(entry.stack),
-            )
-            self._give_back(entry, activity, saved)
-
-    def _housekeep(self) -> float | None:
-        """One round of timed work; returns seconds until the next is due."""
-        if self._orphans:
-            self._reclaim_orphans()
-        now = self._now()
-        threshold = self._leak_threshold
-        with self._lock:
-            core = self._core
-            if core.closed:
-                return None
-            leaks = core.leaks_due(now, threshold) if threshold is not None else []
-            opens = core.opens_wanted(now)
-            due = core.next_leak_check(threshold) if threshold is not None else None
-            if core.min_idle and len(core.idle) < core.min_idle:
-                retry = core.backoff.retry_at
-                due = retry if due is None else min(due, retry)
-        for entry in leaks:
-            log.warning(
-                "connection #%d of pool %s has been checked out for %.1f s "
-                "(leak_threshold=%g s) and not returned yet; it was checked out at %s%s:\n%s",
-                entry.id,
-                self.name,
-                now - entry.checkout_at,
-                threshold,
-                entry.site(),
-                f" by thread {entry.thread_name!r}" if entry.thread_name else "",
-                format_stack(entry.stack),
-            )
-        self._start_connectors(opens)
-        self._housekeeping_due = float("inf") if due is None else due
-        return None if due is None else due - now
+            self._core.suspect_all(self._now())
 
     # -- management ----------------------------------------------------------------------
     def resize(
@@ -526,15 +457,12 @@ class Pool:
             core.min_idle if min_idle is None else min_idle,
         )
         with self._lock:
-            core.min_idle = idle
-            surplus = core.resize(size, overflow)
+            surplus = core.resize(size, overflow, idle)
             opens = core.opens_wanted(self._now())
         for entry in surplus:
-            self._close_entry(entry)
+            self._io.close(entry)
         self._start_connectors(opens)
-        if idle and self._housekeeper is None and not core.closed:
-            self._housekeeper = Housekeeper(self, f"poolwarden-housekeeper {self.name}")
-            self._housekeeper.start()
+        self._ensure_housekeeper()
 
     def stats(self) -> PoolStats:
         """A snapshot of sizes, counters and wait/hold time percentiles."""
@@ -553,7 +481,7 @@ class Pool:
             waiter.error = PoolClosed(f"the pool {self.name} was closed while waiting")
             waiter.signal.release()
         for entry in idle:
-            self._close_entry(entry)
+            self._io.close(entry)
         if self._housekeeper is not None:
             self._housekeeper.stop()
 
@@ -573,16 +501,9 @@ class Pool:
         state = (
             "closed"
             if core.closed
-            else (f"idle={len(core.idle)} in_use={len(core.in_use)} waiting={len(core.waiters)}")
+            else f"idle={len(core.idle)} in_use={len(core.in_use)} waiting={len(core.waiters)}"
         )
         return f"<Pool {self.name} size={core.pool_size}+{core.max_overflow} {state}>"
-
-    # -- helpers -------------------------------------------------------------------------
-    def _redact(self, text: str) -> str:
-        password = self._adapter.kwargs.get("password")
-        if password:
-            text = text.replace(str(password), "***")
-        return text
 
     def _after_fork(self) -> None:
         """In a forked child: forget the parent's connections without touching them at the
@@ -590,13 +511,12 @@ class Pool:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._orphans.clear()
+        self._housekeeper = None
         for entry in self._core.forget_all():
-            self._adapter.detach(entry.raw)
+            self._io.adapter.detach(entry.raw)
         if self._core.closed:
             self._closing.set()
-            self._housekeeper = None
             return
-        self._housekeeper = None
         self._start_background()
 
 

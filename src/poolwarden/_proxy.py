@@ -206,8 +206,11 @@ class PooledConnection:
         entry = self._entry
         if entry is None:
             return
-        if not isinstance(exc, Exception) or self._pool._adapter.is_disconnect(exc, self._raw):
+        if not isinstance(exc, Exception):
             entry.broken = True
+        elif self._pool._adapter.is_disconnect(exc, self._raw):
+            entry.broken = True
+            self._pool._suspect_others()
 
 
 class PooledCursor:

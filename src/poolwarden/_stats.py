@@ -91,6 +91,12 @@ class Counters:
     reset_failures: int = 0
     leaks: int = 0
     reclaimed: int = 0
+    #: Connections found dead before being handed out (each one an error avoided).
+    found_dead: int = 0
+    pings: int = 0
+    ping_failures: int = 0
+    #: Connections closed for age (lifetime) or idleness (idle_timeout).
+    retired: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,10 @@ class PoolStats:
     reset_failures: int
     leaks: int
     reclaimed: int
+    found_dead: int
+    pings: int
+    ping_failures: int
+    retired: int
     wait_time: Percentiles
     hold_time: Percentiles
 
@@ -140,6 +150,7 @@ class PoolStats:
             f"in_use={self.in_use} waiting={self.waiting} overflow={self.overflow} "
             f"peak_in_use={self.peak_in_use} | connects={self.connects} "
             f"connect_failures={self.connect_failures} checkouts={self.checkouts} "
-            f"timeouts={self.timeouts} closes={self.closes} leaks={self.leaks} | "
+            f"timeouts={self.timeouts} closes={self.closes} leaks={self.leaks} "
+            f"found_dead={self.found_dead} retired={self.retired} | "
             f"wait: {self.wait_time} | hold: {self.hold_time}"
         )

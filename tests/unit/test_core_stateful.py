@@ -26,6 +26,7 @@ class CoreMachine(RuleBasedStateMachine):
         self.ready = 0  # connectors about to attempt a connect
         self.sleeping = 0  # connectors pausing after a failure
         self.raw_ids = 0
+        self.pinging: list[Entry] = []  # taken out for a keepalive ping
 
     def _take(self, waiter: Waiter) -> None:
         assert waiter.entry is not None
@@ -113,6 +114,32 @@ class CoreMachine(RuleBasedStateMachine):
     def background_fill(self) -> None:
         self._start()
 
+    @rule(lifetime=st.sampled_from([None, 1.0, 5.0]))
+    def set_lifetime(self, lifetime: float | None) -> None:
+        self.core.set_lifetime(lifetime)
+
+    @rule(idle_timeout=st.sampled_from([None, 2.0]), keepalive=st.sampled_from([None, 1.0]))
+    def housekeeping(self, idle_timeout: float | None, keepalive: float | None) -> None:
+        retire, ping = self.core.due_for_maintenance(self.now, idle_timeout, keepalive)
+        assert not set(retire) & set(ping)
+        self.pinging += ping
+        self._start()
+
+    @precondition(lambda self: self.pinging)
+    @rule(alive=st.booleans())
+    def ping_done(self, alive: bool) -> None:
+        waiter, _close = self.core.maintained(self.pinging.pop(0), alive, self.now)
+        if waiter is not None:
+            self._take(waiter)
+        self._start()
+
+    @rule(min_idle=st.integers(0, 2))
+    def set_min_idle(self, min_idle: int) -> None:
+        core = self.core
+        if min_idle <= core.max_size:
+            core.resize(core.pool_size, core.max_overflow, min_idle)
+            self._start()
+
     @precondition(lambda self: not self.core.closed)
     @rule(roll=st.integers(0, 19))
     def close(self, roll: int) -> None:
@@ -128,11 +155,13 @@ class CoreMachine(RuleBasedStateMachine):
         assert set(core.in_use) == set(self.holders)
         assert len(self.holders) == len(set(self.holders))
         assert not set(core.idle) & set(core.in_use)
+        assert not set(self.pinging) & (set(core.idle) | set(core.in_use))
+        assert core.maintaining == len(self.pinging)
 
     @invariant()
     def within_limits(self) -> None:
         core = self.core
-        open_now = len(core.idle) + len(core.in_use)
+        open_now = len(core.idle) + len(core.in_use) + core.maintaining
         # Above the limit only after a shrink, and then nothing is kept idle.
         assert open_now <= core.max_size or not core.idle
         assert core.connecting == self.ready + self.sleeping
@@ -146,7 +175,9 @@ class CoreMachine(RuleBasedStateMachine):
     def books_balance(self) -> None:
         c = self.core.counters
         assert self.core.checkouts == self.core.checkins + len(self.core.in_use)
-        assert c.connects == c.closes + len(self.core.idle) + len(self.core.in_use)
+        assert c.connects == c.closes + len(self.core.idle) + len(self.core.in_use) + len(
+            self.pinging
+        )
         assert list(self.core.waiters) == self.waiters
 
 

@@ -52,6 +52,7 @@ class PoolMachine(RuleBasedStateMachine):
             return
         raw = conn.raw
         assert raw.holder is None, "connection handed to two holders"
+        assert raw.alive, "handed out a connection the server had closed"
         raw.holder = conn
         self.held.append(conn)
 
@@ -76,6 +77,13 @@ class PoolMachine(RuleBasedStateMachine):
         conn.raw.holder = None
         conn.close()
 
+    @rule(index=st.integers(min_value=0))
+    def server_closes_an_idle_connection(self, index: int) -> None:
+        held = {id(c.raw) for c in self.held}
+        idle = [c for c in self.server.open_connections if id(c) not in held and c.alive]
+        if idle:
+            idle[index % len(idle)].server_closes()
+
     @rule(what=st.sampled_from(["connect", "rollback"]))
     def inject_failure(self, what: str) -> None:
         error = OperationalError(ACCESS_DENIED, "denied") if what == "connect" else None
@@ -96,12 +104,15 @@ class PoolMachine(RuleBasedStateMachine):
         stats = self.pool.stats()
         assert stats.in_use == len(self.held)
         assert stats.checkouts == stats.checkins + stats.in_use
-        assert stats.connects == stats.closes + stats.idle + stats.in_use
+        assert (
+            stats.connects
+            == stats.closes + stats.idle + stats.in_use + self.pool._core.maintaining
+        )
         assert stats.idle + stats.in_use <= stats.pool_size + stats.max_overflow or stats.idle == 0
         assert stats.waiting == 0
         holders = [c.raw for c in self.held]
         assert len(set(map(id, holders))) == len(holders)
 
 
-PoolMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+PoolMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=40, deadline=None)
 TestPool = PoolMachine.TestCase

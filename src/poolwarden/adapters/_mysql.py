@@ -37,6 +37,14 @@ CONNECT_RETRYABLE: frozenset[int] = DISCONNECT | frozenset(
     }
 )
 
+#: What the connection-limit errors mean for whoever sizes pools.
+CONNECT_LIMITS = {
+    1040: "the server refused: Too many connections (1040) - its max_connections is used up; "
+    "all processes' pool_size + max_overflow together must stay below it",
+    1203: "the server refused: max_user_connections (1203) for this account is used up",
+    1226: "the server refused: this account exceeded its max_user_connections resource (1226)",
+}
+
 #: Lower-cased message fragments drivers use for a closed connection without a useful code.
 DISCONNECT_MESSAGES: tuple[str, ...] = (
     "already closed",
@@ -107,6 +115,22 @@ class MySQLAdapter(Adapter):
     def can_reset_session(self) -> bool:
         """COM_RESET_CONNECTION (or COM_CHANGE_USER) clears a MySQL session."""
         return True
+
+    def server_idle_timeout(self, raw: Any) -> float | None:
+        """``@@session.wait_timeout``: what this session gets, including a value set by an
+        init command or by the user's account (the global one may differ)."""
+        cursor = raw.cursor()
+        try:
+            cursor.execute("SELECT @@session.wait_timeout")
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        raw.rollback()
+        return float(row[0]) if row and row[0] else None
+
+    def explain_connect_error(self, exc: BaseException) -> str | None:
+        """Name the limit behind 1040, 1203 and 1226."""
+        return CONNECT_LIMITS.get(self.error_code(exc) or 0)
 
     def get_autocommit(self, raw: Any) -> bool:
         """Autocommit as the server last reported it."""

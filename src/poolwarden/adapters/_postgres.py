@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import select
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._url import URL
@@ -45,6 +47,7 @@ CONNECT_RETRYABLE_MESSAGES = (
     "the database system is shutting down",
     "the database system is in recovery mode",
     "too many clients",
+    "too many connections",
     "remaining connection slots are reserved",
     "sorry, too many clients",
 )
@@ -53,6 +56,25 @@ CONNECT_RETRYABLE_MESSAGES = (
 TRANSACTION_IDLE = 0
 TRANSACTION_ACTIVE = 1
 TRANSACTION_UNKNOWN = 4
+
+
+def read_unasked(fd: int | None, consume: Callable[[], Any], bad: Callable[[], bool]) -> bool:
+    """Let the driver read what the server sent unasked; True if the connection is gone.
+
+    A server ending a session (idle timeout, termination) sends a FATAL message and then
+    closes; the message and the end of the stream may need separate reads, so read until
+    the socket is quiet, a few times at most.
+    """
+    for _ in range(4):
+        try:
+            consume()
+        except Exception:
+            return True
+        if bad():
+            return True
+        if fd is None or not select.select([fd], [], [], 0)[0]:
+            return False
+    return True  # it keeps talking unasked: not a connection to hand out
 
 
 def conninfo_kwargs(url: URL) -> dict[str, Any]:
@@ -113,3 +135,28 @@ class PostgresAdapter(Adapter):
     def can_reset_session(self) -> bool:
         """``DISCARD ALL`` clears a PostgreSQL session."""
         return True
+
+    def server_idle_timeout(self, raw: Any) -> float | None:
+        """``idle_session_timeout`` (PostgreSQL 14+; 0 means none)."""
+        cursor = raw.cursor()
+        try:
+            cursor.execute("SELECT setting FROM pg_settings WHERE name = 'idle_session_timeout'")
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        if self.needs_rollback(raw):
+            raw.rollback()
+        milliseconds = float(row[0]) if row else 0.0
+        return milliseconds / 1000.0 or None
+
+    def explain_connect_error(self, exc: BaseException) -> str | None:
+        """Name the limit behind "too many clients"."""
+        text = str(exc).lower()
+        if "too many connections for role" in text:
+            return "the server refused: this role's CONNECTION LIMIT is used up"
+        if "too many clients" in text or "remaining connection slots" in text:
+            return (
+                "the server refused: its max_connections is used up; all processes' "
+                "pool_size + max_overflow together must stay below it"
+            )
+        return None

@@ -142,6 +142,20 @@ class Adapter:
         """True when the driver itself knows ``raw`` is closed or broken (no I/O)."""
         return False
 
+    def readable_means_dead(self, raw: Any) -> bool:
+        """The socket of an idle connection is readable: is the connection gone? For most
+        protocols, yes: the server only writes unasked when it closes the connection."""
+        return True
+
+    def server_idle_timeout(self, raw: Any) -> float | None:
+        """Seconds after which the server closes this session when idle (None: never or
+        unknown). Read once per pool, on its first connection."""
+        return None
+
+    def explain_connect_error(self, exc: BaseException) -> str | None:
+        """A short diagnosis of a connect error that needs one (server out of slots)."""
+        return None
+
     def ping(self, raw: Any) -> None:
         """One round trip that raises if the connection is unusable."""
         cursor = raw.cursor()

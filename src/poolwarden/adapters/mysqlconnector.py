@@ -57,8 +57,26 @@ class MySQLConnectorAdapter(MySQLAdapter):
             return None
 
     def is_closed(self, raw: Any) -> bool:
-        """The pure-Python connection drops its socket wrapper on close."""
-        return hasattr(raw, "_socket") and raw._socket is None
+        """Closing (or a read/write timeout, which closes too) leaves the pure-Python
+        connection with no socket, or a closed one."""
+        if not hasattr(raw, "_socket"):
+            return False  # the C extension: no cheap way to tell
+        wrapper = raw._socket
+        sock = getattr(wrapper, "sock", None)
+        return wrapper is None or sock is None or sock.fileno() == -1
+
+    def is_disconnect(self, exc: BaseException, raw: Any = None) -> bool:
+        """Also its read and write timeouts, after which it has closed the connection
+        (their code, 3024, means a server-side statement timeout elsewhere)."""
+        errors = getattr(self.dbapi, "errors", None)
+        timeouts = tuple(
+            getattr(errors, name)
+            for name in ("ReadTimeoutError", "WriteTimeoutError")
+            if hasattr(errors, name)
+        )
+        if timeouts and isinstance(exc, timeouts):
+            return True
+        return super().is_disconnect(exc, raw)
 
     def ping(self, raw: Any) -> None:
         """COM_PING, without reconnecting."""

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .._url import URL
-from ._postgres import TRANSACTION_ACTIVE, TRANSACTION_UNKNOWN, PostgresAdapter, conninfo_kwargs
+from ._postgres import (
+    TRANSACTION_ACTIVE,
+    TRANSACTION_UNKNOWN,
+    PostgresAdapter,
+    conninfo_kwargs,
+    read_unasked,
+)
 from .base import coerce_options
 
 __all__ = ["PsycopgAdapter"]
@@ -44,6 +50,12 @@ class PsycopgAdapter(PostgresAdapter):
             TRANSACTION_UNKNOWN,
             TRANSACTION_ACTIVE,
         )
+
+    def readable_means_dead(self, raw: Any) -> bool:
+        """PostgreSQL may write unasked (NOTIFY, parameter changes): let libpq read what
+        arrived; the connection is gone if that fails or leaves it bad."""
+        pgconn = raw.pgconn
+        return read_unasked(self.fileno(raw), pgconn.consume_input, lambda: pgconn.status != 0)
 
     def ping(self, raw: Any) -> None:
         """An empty query: one round trip, no parsing, outside any transaction."""

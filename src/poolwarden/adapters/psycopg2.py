@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .._url import URL
-from ._postgres import TRANSACTION_ACTIVE, TRANSACTION_UNKNOWN, PostgresAdapter, conninfo_kwargs
+from ._postgres import (
+    TRANSACTION_ACTIVE,
+    TRANSACTION_UNKNOWN,
+    PostgresAdapter,
+    conninfo_kwargs,
+    read_unasked,
+)
 
 __all__ = ["Psycopg2Adapter"]
 
@@ -28,6 +34,10 @@ class Psycopg2Adapter(PostgresAdapter):
     def is_closed(self, raw: Any) -> bool:
         """``closed`` is non-zero once psycopg2 knows the connection is gone."""
         return bool(raw.closed) or self._status(raw) in (TRANSACTION_UNKNOWN, TRANSACTION_ACTIVE)
+
+    def readable_means_dead(self, raw: Any) -> bool:
+        """Let psycopg2 read what arrived (it may be a NOTIFY); gone if that fails."""
+        return read_unasked(self.fileno(raw), raw.poll, lambda: bool(raw.closed))
 
     def ping(self, raw: Any) -> None:
         """``SELECT 1`` outside any transaction (psycopg2 would otherwise send BEGIN)."""

@@ -1,0 +1,172 @@
+"""Every driver call the pool makes on its own behalf: open, check, reset, close.
+
+The pool's shell decides *when*; this module knows *how*, through the driver adapter, and
+makes sure none of these calls can block for long or leak a password into a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import _watchdog
+from ._entry import Entry
+from ._proxy import IN_TRANSACTION
+from .adapters import Adapter, for_connection
+
+__all__ = ["ConnectionIO"]
+
+log = logging.getLogger("poolwarden")
+
+_POLL_MASK = select.POLLIN | select.POLLPRI if hasattr(select, "poll") else 0
+
+
+class ConnectionIO:
+    """Driver I/O for one pool: the only place that calls the adapter."""
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        detect_driver: bool,
+        configure: Callable[[Any], None] | None,
+        reset_mode: str | None,
+        validation_timeout: float,
+    ) -> None:
+        self.adapter = adapter
+        #: A callable target: recognise the driver from the first connection it returns.
+        self._detect_driver = detect_driver
+        self._configure = configure
+        self.reset_mode = reset_mode
+        self.validation_timeout = validation_timeout
+
+    # -- open and close ------------------------------------------------------------------
+    def open(self) -> tuple[Any, Callable[[int], list[Any]] | None]:
+        """Connect and configure; return the connection and its socket probe."""
+        raw = self.adapter.connect()
+        if self._detect_driver:
+            self.adapter = for_connection(raw, self.adapter._connect)
+            self._detect_driver = False
+        if self._configure is not None:
+            try:
+                self._configure(raw)
+            except BaseException:
+                self._close_quietly(raw)
+                raise
+        return raw, self._make_probe(raw)
+
+    def _make_probe(self, raw: Any) -> Callable[[int], list[Any]] | None:
+        fd = self.adapter.fileno(raw)
+        if fd is None or fd < 0 or not _POLL_MASK:
+            return None
+        poller = select.poll()
+        poller.register(fd, _POLL_MASK)
+        return poller.poll
+
+    def server_idle_timeout(self, raw: Any) -> float | None:
+        """The server's idle timeout for this session, or None if it has none or the
+        query fails (the pool then falls back to its default lifetime)."""
+        try:
+            return self.adapter.server_idle_timeout(raw)
+        except Exception as exc:
+            log.debug("reading the server's idle timeout failed: %s", self.redact(repr(exc)))
+            try:
+                self.adapter.rollback(raw)
+            except Exception:
+                pass
+            return None
+
+    def close(self, entry: Entry) -> None:
+        """Close a connection the pool let go; errors are only logged."""
+        self._close_quietly(entry.raw, entry.id)
+
+    def _close_quietly(self, raw: Any, entry_id: int = 0) -> None:
+        try:
+            self.adapter.close(raw)
+        except Exception as exc:
+            log.debug("closing connection #%d failed: %r", entry_id, exc)
+
+    # -- liveness ------------------------------------------------------------------------
+    def looks_dead(self, entry: Entry) -> bool:
+        """The socket probe: a zero-timeout poll, about a microsecond, no round trip. An
+        idle connection's socket is readable only when the server closed it (or wrote
+        something unasked, which the adapter then judges)."""
+        probe = entry.probe
+        if probe is None or not probe(0):
+            return False
+        try:
+            return self.adapter.readable_means_dead(entry.raw)
+        except Exception:
+            return True
+
+    def ping(self, entry: Entry) -> bool:
+        """One round trip, cut off after ``validation_timeout``; True if it answered."""
+        adapter, raw = self.adapter, entry.raw
+        fd = adapter.fileno(raw)
+        ticket = _watchdog.guard(fd, time.monotonic() + self.validation_timeout) if fd else None
+        try:
+            adapter.ping(raw)
+            alive = True
+        except Exception as exc:
+            log.info("connection #%d did not answer a ping: %s", entry.id, self.redact(repr(exc)))
+            alive = False
+        finally:
+            if ticket is not None and _watchdog.release(ticket):
+                alive = False  # cut off by the deadline, even if an answer raced in
+        return alive
+
+    # -- reset ---------------------------------------------------------------------------
+    def reset(
+        self, entry: Entry, activity: int, saved: dict[str, Any] | None
+    ) -> tuple[bool, bool]:
+        """Make a returned connection fit for the next borrower.
+
+        Returns (reusable, worked): whether to keep it, and whether any reset was done.
+        """
+        if entry.broken:
+            return False, False
+        adapter, raw, mode = self.adapter, entry.raw, self.reset_mode
+        worked = False
+        try:
+            if adapter.is_closed(raw):
+                return False, False
+            if mode == "session":
+                if not adapter.can_reset_session():
+                    return False, False  # cannot clear its state: a new connection is the reset
+                adapter.reset_session(raw)
+                worked = True
+            elif mode == "rollback" and activity == IN_TRANSACTION and adapter.needs_rollback(raw):
+                adapter.rollback(raw)
+                worked = True
+            for attribute, value in (saved or {}).items():
+                worked = True
+                if attribute == "autocommit":
+                    adapter.set_autocommit(raw, value)
+                else:
+                    setattr(raw, attribute, value)
+        except Exception as exc:
+            disconnect = adapter.is_disconnect(exc, raw)
+            log.log(
+                logging.INFO if disconnect else logging.WARNING,
+                "resetting connection #%d failed (%s); closing it",
+                entry.id,
+                self.redact(repr(exc)),
+            )
+            return False, True
+        return True, worked
+
+    # -- messages ------------------------------------------------------------------------
+    def redact(self, text: str) -> str:
+        """``text`` with the connection password, if any, replaced by ``***``."""
+        password = self.adapter.kwargs.get("password")
+        if password:
+            text = text.replace(str(password), "***")
+        return text
+
+    def describe_connect_error(self, exc: BaseException) -> str:
+        """The driver's error, password-free, with the adapter's diagnosis if it has one."""
+        text = self.redact(repr(exc))
+        hint = self.adapter.explain_connect_error(exc)
+        return f"{text} ({hint})" if hint else text

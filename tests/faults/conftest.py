@@ -1,0 +1,117 @@
+"""Fixtures for the fault-injection suite: disposable servers, a fault proxy, and a table
+of what each scenario cost (user-visible errors, recovery time), printed at the end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.faults.proxy import FaultProxy
+from tests.faults.servers import DisposableMariaDB, DisposablePostgres
+
+MYSQL_DRIVERS = ("pymysql", "mysqldb", "mysqlconnector")
+POSTGRES_DRIVERS = ("psycopg", "psycopg2")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    driver: str
+    errors: int
+    expected: int
+    recovery: float | None
+    note: str = ""
+
+
+RESULTS: list[Outcome] = []
+
+
+def record(
+    scenario: str, driver: str, errors: int, expected: int, recovery: float | None, note: str = ""
+) -> None:
+    """Note one scenario's outcome for the summary table."""
+    RESULTS.append(Outcome(scenario, driver, errors, expected, recovery, note))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not RESULTS:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write("Fault scenarios: user-visible errors (expected) and recovery time")
+    write("| scenario | driver | errors (expected) | recovery (s) | note |")
+    write("|---|---|---:|---:|---|")
+    for r in RESULTS:
+        recovery = "-" if r.recovery is None else f"{r.recovery:.2f}"
+        write(f"| {r.scenario} | {r.driver} | {r.errors} ({r.expected}) | {recovery} | {r.note} |")
+
+
+def _start(kind: str) -> Any:
+    base = Path(tempfile.mkdtemp(prefix=f"poolwarden-{kind}-"))
+    try:
+        return DisposableMariaDB(base) if kind == "mysql" else DisposablePostgres(base)
+    except Exception as exc:
+        shutil.rmtree(base, ignore_errors=True)
+        message = f"cannot start a disposable {kind} server: {exc!r}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[DisposableMariaDB]:
+    server = _start("mysql")
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[DisposablePostgres]:
+    server = _start("postgresql")
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(
+    params=[f"mysql+{d}" for d in MYSQL_DRIVERS] + [f"postgresql+{d}" for d in POSTGRES_DRIVERS]
+)
+def target(request: pytest.FixtureRequest) -> Iterator[tuple[Any, str]]:
+    """(running disposable server, driver) for every supported sync driver."""
+    kind, _, driver = str(request.param).partition("+")
+    server = request.getfixturevalue("mariadb" if kind == "mysql" else "postgres")
+    if kind == "mysql" and server.process is None:
+        server.start()
+    if kind == "postgresql" and not (server.datadir / "postmaster.pid").exists():
+        server.start()
+    yield server, driver
+    if kind == "mysql" and server.process is None:
+        server.start()
+    if kind == "postgresql" and not (server.datadir / "postmaster.pid").exists():
+        server.start()
+
+
+@pytest.fixture
+def proxy(target: tuple[Any, str]) -> Iterator[FaultProxy]:
+    server, _ = target
+    fault_proxy = FaultProxy(server.port)
+    yield fault_proxy
+    fault_proxy.stop()
+
+
+def wait_until(check: Any, timeout: float = 10.0) -> float:
+    """Poll ``check`` until true; return how long it took."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)
+    return time.monotonic() - start
