@@ -7,8 +7,8 @@
 What is timed is the pool alone: a checkout and a checkin of a connection the borrower does
 not use, so no pool has anything to reset or check. The connections are real (MariaDB via
 PyMySQL; PostgreSQL via psycopg for psycopg_pool) but never spoken to inside the timed loop.
-The machine is shared and noisy: each figure is the median of several repeats, and the
-ratios compare figures taken minutes apart at most.
+The machine is shared and noisy: contenders take turns in many short rounds, so a machine
+whose speed drifts slows them alike, and each figure is the median over the rounds.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ Op = Callable[[], None]
 
 class Settings:
     def __init__(self, smoke: bool) -> None:
-        self.ops = 2_000 if smoke else 20_000
-        self.repeats = 3 if smoke else 5
-        self.threaded_ops = 300 if smoke else 3_000
+        self.ops = 1_000 if smoke else 5_000
+        self.rounds = 3 if smoke else 15
+        self.threaded_ops = 100 if smoke else 600
         self.waiting_threads = 50 if smoke else 1_000
         self.waiting_ops = 2 if smoke else 10
         self.fair_seconds = 0.2 if smoke else 2.0
@@ -211,22 +211,38 @@ def contenders() -> dict[str, tuple[Op, Op, Callable[[], None]]]:
 
 
 # -- parts -------------------------------------------------------------------------------
+def interleaved(
+    ops: dict[str, Op], measure: Callable[[Op], float], rounds: int
+) -> dict[str, float]:
+    """Median of ``measure(op)`` per contender over ``rounds`` rounds, the contenders' order
+    rotating each round: a machine whose speed drifts slows every contender alike."""
+    names = list(ops)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(rounds):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(measure(ops[name]))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 def part_overhead(s: Settings) -> tuple[list[str], dict[str, float]]:
     rows = [
         "| pool | getconn+putconn, 1 thread (µs) | `with` block, 1 thread (µs) "
         "| getconn+putconn, 16 threads (µs/op) |",
         "|---|---:|---:|---:|",
     ]
-    figures: dict[str, float] = {}
-    for name, (get_put, with_block, cleanup) in contenders().items():
-        one = per_op_us(get_put, s.ops, s.repeats)
-        block = per_op_us(with_block, s.ops, s.repeats)
-        sixteen = threaded_per_op_us(get_put, 16, s.threaded_ops, max(1, s.repeats // 2))
-        figures[name] = one
-        figures[name + " @16"] = sixteen
-        rows.append(f"| {name} | {one:.2f} | {block:.2f} | {sixteen:.2f} |")
+    found = contenders()
+    get_put = {name: ops[0] for name, ops in found.items()}
+    with_block = {name: ops[1] for name, ops in found.items()}
+    one = interleaved(get_put, lambda op: per_op_us(op, s.ops, 1), s.rounds)
+    block = interleaved(with_block, lambda op: per_op_us(op, s.ops, 1), s.rounds)
+    sixteen = interleaved(
+        get_put, lambda op: threaded_per_op_us(op, 16, s.threaded_ops, 1), s.rounds
+    )
+    for name, (_, _, cleanup) in found.items():
+        rows.append(f"| {name} | {one[name]:.2f} | {block[name]:.2f} | {sixteen[name]:.2f} |")
         cleanup()
-    return rows, figures
+    return rows, one
 
 
 def sqlite_factory() -> Any:
@@ -235,7 +251,7 @@ def sqlite_factory() -> Any:
 
 def part_sizes(s: Settings) -> tuple[list[str], dict[int, float]]:
     rows = ["| idle connections in the pool | getconn+putconn (µs) |", "|---:|---:|"]
-    costs: dict[int, float] = {}
+    pools: dict[str, poolwarden.Pool] = {}
     for size in (1, 10, 100, 1000):
         pool = poolwarden.Pool(
             sqlite_factory, pool_size=size, max_overflow=0, reset=None, max_connecting=8
@@ -244,14 +260,24 @@ def part_sizes(s: Settings) -> tuple[list[str], dict[int, float]]:
         for conn in held:
             conn.close()
         assert pool.stats().idle == size
-
-        def op(pool: poolwarden.Pool = pool) -> None:
-            pool.putconn(pool.getconn())
-
-        costs[size] = per_op_us(op, s.ops, s.repeats)
-        rows.append(f"| {size} | {costs[size]:.2f} |")
+        pools[str(size)] = pool
+    ops = {size: get_put_op(pool) for size, pool in pools.items()}
+    medians = interleaved(ops, lambda op: per_op_us(op, s.ops, 1), s.rounds)
+    costs = {int(size): cost for size, cost in medians.items()}
+    for size, cost in costs.items():
+        rows.append(f"| {size} | {cost:.2f} |")
+    for pool in pools.values():
         pool.close()
     return rows, costs
+
+
+def get_put_op(pool: poolwarden.Pool) -> Op:
+    """One checkout and checkin of ``pool``."""
+
+    def op() -> None:
+        pool.putconn(pool.getconn())
+
+    return op
 
 
 HOLD = 0.0002  # seconds each checkout keeps its connection in part_waiting (GIL released)

@@ -34,6 +34,7 @@ class ConnectionIO:
         configure: Callable[[Any], None] | None,
         reset_mode: str | None,
         validation_timeout: float,
+        probe: bool = True,
     ) -> None:
         self.adapter = adapter
         #: A callable target: recognise the driver from the first connection it returns.
@@ -41,6 +42,7 @@ class ConnectionIO:
         self._configure = configure
         self.reset_mode = reset_mode
         self.validation_timeout = validation_timeout
+        self._probe = probe
 
     # -- open and close ------------------------------------------------------------------
     def open(self) -> tuple[Any, Callable[[int], list[Any]] | None]:
@@ -58,7 +60,7 @@ class ConnectionIO:
         return raw, self._make_probe(raw)
 
     def _make_probe(self, raw: Any) -> Callable[[int], list[Any]] | None:
-        fd = self.adapter.fileno(raw)
+        fd = self.adapter.fileno(raw) if self._probe else None
         if fd is None or fd < 0 or not _POLL_MASK:
             return None
         poller = select.poll()

@@ -142,6 +142,7 @@ class Pool(Background):
             configure,
             check_reset(reset),
             check_seconds("validation_timeout", validation_timeout),
+            probe,
         )
         self.name = name or adapter.describe()
         self._now = (clock or MonotonicClock()).monotonic
