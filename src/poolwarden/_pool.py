@@ -202,55 +202,56 @@ class Pool(Background):
         return self._io.adapter
 
     # -- checkout ------------------------------------------------------------------------
-    def getconn(self, timeout: float | None = None) -> PooledConnection:
-        """Check out a connection; give it back with :meth:`putconn` or its ``close()``.
-
-        Prefer :meth:`connection`, which cannot forget to give it back. Waits up to
-        ``timeout`` seconds (default: the pool's) and raises :class:`PoolTimeout` then.
-        """
-        return self._checkout(timeout, sys._getframe(1))
-
     def connection(self, timeout: float | None = None) -> PooledConnection:
-        """Check out a connection for a ``with`` block, which gives it back on exit::
+        """Check out a connection. Use it in a ``with`` block, which gives it back on exit::
 
-        with pool.connection() as conn:
-            cur = conn.cursor()
-            cur.execute("SELECT 1")
+            with pool.connection() as conn:
+                cur = conn.cursor()
+                cur.execute("SELECT 1")
+
+        or give it back yourself with :meth:`putconn` or its ``close()`` (``getconn`` is
+        another name for this method). Waits up to ``timeout`` seconds (default: the
+        pool's), then raises :class:`PoolTimeout`.
         """
-        return self._checkout(timeout, sys._getframe(1))
-
-    def _checkout(self, timeout: float | None, frame: FrameType) -> PooledConnection:
+        frame = sys._getframe(1)
         now = self._now()
+        core = self._core
         with self._lock:
-            core = self._core
             if core.closed:
                 raise PoolClosed(f"the pool {self.name} is closed")
             entry = core.checkout(now)
-            if entry is not None:
-                entry.site_code = frame.f_code
-                entry.site_lasti = frame.f_lasti
-            # Below min_idle and nothing being opened: have the housekeeper top it up.
-            refill = (
-                len(core.idle) < core.min_idle
-                and not core.connecting
-                and core.total() < core.max_size
-            )
         if entry is None:
             entry = self._wait(timeout, now, frame)
-        elif (
-            now >= entry.expires_at
-            or now - entry.last_used >= self._ping_after_idle
-            or entry.checked_at <= core.suspect_before
-            or (entry.probe is not None and entry.probe(0))
-        ):
-            entry = self._revalidate(entry, timeout, now, frame)
+        else:
+            entry.site_code = frame.f_code
+            entry.site_lasti = frame.f_lasti
+            # The quick checks; only a connection that fails one costs more.
+            if (
+                now >= entry.expires_at
+                or now - entry.last_used >= self._ping_after_idle
+                or entry.checked_at <= core.suspect_before
+                or (entry.probe is not None and entry.probe(0))
+            ):
+                entry = self._revalidate(entry, timeout, now, frame)
+        if core.min_idle or self._leak_threshold is not None:
+            self._after_checkout(entry, now, frame)
+        return PooledConnection(self, entry)
+
+    #: The explicit form's name (as in psycopg_pool): pair it with :meth:`putconn`.
+    getconn = connection
+
+    def _after_checkout(self, entry: Entry, now: float, frame: FrameType) -> None:
+        """Leak-detection bookkeeping, and waking the housekeeper when it has work."""
+        core = self._core
+        refill = (
+            core.min_idle > len(core.idle) and not core.connecting and core.total() < core.max_size
+        )
         if self._leak_threshold is not None:
             entry.stack = capture_stack(frame)
             entry.thread_name = threading.current_thread().name
             refill = refill or now + self._leak_threshold < self._housekeeping_due
         if refill:
             self._wake_housekeeper(now)
-        return PooledConnection(self, entry)
 
     def _revalidate(
         self, entry: Entry, timeout: float | None, started: float, frame: FrameType

@@ -233,3 +233,19 @@ def test_many_checkouts_during_a_ping_do_not_pile_up(make_pool: Any) -> None:
         t.join(10)
     assert errors == [] and time.monotonic() - started < 5
     assert pool.stats().found_dead == 4
+
+
+def test_close_stops_the_housekeeper(make_pool: Any) -> None:
+    pool = make_pool(pool_size=2, min_idle=1, max_lifetime=30.0)
+    housekeeper = pool._housekeeper
+    assert housekeeper is not None and housekeeper._thread.is_alive()
+    pool.close()
+    housekeeper._thread.join(5)
+    assert not housekeeper._thread.is_alive()
+
+
+def test_no_housekeeper_without_timed_work(make_pool: Any) -> None:
+    pool = make_pool(max_lifetime=None, keepalive=None)
+    with pool.connection():
+        pass
+    assert pool._housekeeper is None  # nothing to time: no thread (friendlier to os.fork)
