@@ -30,6 +30,44 @@ def handler_that_forgets_to_return(pool: Pool, held: list[PooledConnection]) -> 
     held.append(pool.getconn())
 
 
+def _session_timeout(url: str) -> Any:
+    mysql = url.startswith(("mysql", "mariadb"))
+    sql = "SET SESSION wait_timeout = 1" if mysql else "SET idle_session_timeout = '1s'"
+
+    def configure(raw: Any) -> None:
+        cursor = raw.cursor()
+        cursor.execute(sql)
+        cursor.close()
+        raw.commit()
+
+    return configure
+
+
+def show_idle_timeout(url: str) -> None:
+    """Three connections outlive the server's idle timeout, then serve nine requests."""
+    configure = _session_timeout(url)
+    with Pool(url, pool_size=3, max_lifetime=None, configure=configure) as pool:
+        held = [pool.getconn() for _ in range(3)]
+        for conn in held:
+            conn.close()
+        time.sleep(1.5)
+        errors = 0
+        for _ in range(9):
+            try:
+                with pool.connection() as conn:
+                    cursor = conn.cursor()
+                    cursor.execute("SELECT 1")
+                    cursor.fetchall()
+                    conn.commit()
+            except Exception:
+                errors += 1
+        stats = pool.stats()
+    print(
+        f"   9 requests, {errors} errors; {stats.found_dead} dead connections found by the "
+        f"socket probe and replaced unseen"
+    )
+
+
 def demo(url: str) -> int:
     """Run the tour; return the process exit status."""
     logging.basicConfig(
@@ -73,6 +111,9 @@ def demo(url: str) -> int:
         time.sleep(0.7)  # past leak_threshold: the housekeeper logs where they came from
         for conn in held:
             conn.close()
+
+        _say("the server closes idle connections (session idle timeout 1 s); nobody notices")
+        show_idle_timeout(url)
 
         _say("pool.stats()")
         for key, value in pool.stats().as_dict().items():
