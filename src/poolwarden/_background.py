@@ -44,7 +44,13 @@ class Background:
     _keepalive: float | None
     _lifetime_pending: bool
 
-    def _give_back(self, entry: Entry, activity: int, saved: dict[str, Any] | None) -> None:
+    def _give_back(
+        self,
+        entry: Entry,
+        activity: int,
+        saved: dict[str, Any] | None,
+        reusable: bool = True,
+    ) -> None:
         raise NotImplementedError
 
     # -- connecting ----------------------------------------------------------------------

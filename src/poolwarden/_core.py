@@ -118,6 +118,9 @@ class PoolCore:
         self.suspect_before = float("-inf")
         #: Idle connections taken out for a keepalive ping (still counted as open).
         self.maintaining = 0
+        #: Set by a shrink that left more open than now allowed; returned connections then
+        #: close until the count fits again.
+        self.over_limit = False
         self.last_connect_error: BaseException | None = None
         self.last_connect_error_at = float("-inf")
         self._next_id = 1
@@ -191,9 +194,9 @@ class PoolCore:
             return None, entry
         if (
             not self.waiters
-            and len(self.idle) + len(self.in_use) + self.connecting + self.maintaining
-            < self.pool_size
+            and len(self.idle) < self.pool_size
             and not self.closed
+            and not self.over_limit
         ):
             self.idle.append(entry)  # the common case, decided without the general rules
             return None, None
@@ -216,14 +219,15 @@ class PoolCore:
         if self.closed or count > self.max_size:
             self.counters.closes += 1
             return None, entry
+        self.over_limit = False
         if self.waiters:
             waiter = self.waiters.popleft()
             waiter.entry = entry
             self._hand_out(entry, now)
             self.wait_time.add(now - waiter.since, self.checkouts)
             return waiter, None
-        if count > self.pool_size and len(self.idle) >= self.min_idle:
-            # An overflow connection: close it rather than keep it, as QueuePool does.
+        if len(self.idle) >= max(self.pool_size, self.min_idle):
+            # Enough are idle already: this one is overflow. Close it, as QueuePool does.
             self.counters.closes += 1
             return None, entry
         self.idle.append(entry)
@@ -379,6 +383,7 @@ class PoolCore:
         """A keepalive ping ended; file the connection like a returned one."""
         self.maintaining -= 1
         if not alive:
+            entry.broken = True
             self.counters.discards += 1
             self.counters.closes += 1
             return None, entry
@@ -411,6 +416,7 @@ class PoolCore:
         while self.idle and (self.total() > self.max_size or len(self.idle) > keep):
             # Oldest-used first: the bottom of the stack.
             surplus.append(self.idle.pop(0))
+        self.over_limit = self.total() > self.max_size
         self.counters.closes += len(surplus)
         return surplus
 

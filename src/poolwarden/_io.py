@@ -57,9 +57,10 @@ class ConnectionIO:
             except BaseException:
                 self._close_quietly(raw)
                 raise
-        return raw, self._make_probe(raw)
+        return raw, self.make_probe(raw)
 
-    def _make_probe(self, raw: Any) -> Callable[[int], list[Any]] | None:
+    def make_probe(self, raw: Any) -> Callable[[int], list[Any]] | None:
+        """A zero-timeout poll of ``raw``'s socket, or None where there is none."""
         fd = self.adapter.fileno(raw) if self._probe else None
         if fd is None or fd < 0 or not _POLL_MASK:
             return None
@@ -81,8 +82,15 @@ class ConnectionIO:
             return None
 
     def close(self, entry: Entry) -> None:
-        """Close a connection the pool let go; errors are only logged."""
-        self._close_quietly(entry.raw, entry.id)
+        """Close a connection the pool let go (a broken one through the adapter's
+        ``discard``); errors are only logged."""
+        if entry.broken:
+            try:
+                self.adapter.discard(entry.raw, "connection found dead or broken")
+            except Exception as exc:
+                log.debug("discarding connection #%d failed: %r", entry.id, exc)
+        else:
+            self._close_quietly(entry.raw, entry.id)
 
     def _close_quietly(self, raw: Any, entry_id: int = 0) -> None:
         try:

@@ -213,7 +213,14 @@ class Pool(Background):
         another name for this method). Waits up to ``timeout`` seconds (default: the
         pool's), then raises :class:`PoolTimeout`.
         """
-        frame = sys._getframe(1)
+        return PooledConnection(self, self._acquire(timeout, sys._getframe(1)))
+
+    #: The explicit form's name (as in psycopg_pool): pair it with :meth:`putconn`.
+    getconn = connection
+
+    def _acquire(self, timeout: float | None, frame: FrameType) -> Entry:
+        """Check out an entry for the caller at ``frame``: the body of :meth:`connection`,
+        also used by pools that hand out their own proxies (SQLAlchemy's)."""
         now = self._now()
         core = self._core
         with self._lock:
@@ -235,10 +242,7 @@ class Pool(Background):
                 entry = self._revalidate(entry, timeout, now, frame)
         if core.min_idle or self._leak_threshold is not None:
             self._after_checkout(entry, now, frame)
-        return PooledConnection(self, entry)
-
-    #: The explicit form's name (as in psycopg_pool): pair it with :meth:`putconn`.
-    getconn = connection
+        return entry
 
     def _after_checkout(self, entry: Entry, now: float, frame: FrameType) -> None:
         """Leak-detection bookkeeping, and waking the housekeeper when it has work."""
@@ -287,6 +291,7 @@ class Pool(Background):
                 raise
             if verdict == "ok":
                 return entry
+            entry.broken = verdict == "dead"
             with self._lock:
                 core.discard(entry, retired=verdict == "retire")
                 core.counters.found_dead += verdict == "dead"
@@ -382,12 +387,22 @@ class Pool(Background):
         if entry is None or conn._pool is not self:
             raise self._bad_return(conn)
         conn._entry = None
-        if conn._activity or conn._saved is not None or entry.leak_reported or self._orphans:
+        if conn._activity or conn._saved is not None:
             self._give_back(entry, conn._activity, conn._saved)
             if self._orphans:
                 self._reclaim_orphans()
+        else:
+            self._release(entry)
+
+    def _release(self, entry: Entry, reusable: bool = True) -> None:
+        """File an entry that needs no reset: the body of :meth:`putconn` for untouched
+        connections, also used by pools whose own proxies did the reset (SQLAlchemy's)."""
+        if entry.leak_reported or self._orphans or not reusable:
+            self._give_back(entry, UNTOUCHED, None, reusable)
+            if self._orphans:
+                self._reclaim_orphans()
             return
-        # Untouched and unremarkable: no reset to decide, nothing to log.
+        # Unremarkable: nothing to decide beyond where it goes.
         now = self._now()
         with self._lock:
             core = self._core
@@ -410,8 +425,14 @@ class Pool(Background):
             return PoolError(f"putconn(): {conn!r} belongs to another pool, not {self!r}")
         return ConnectionReturned("this connection was already returned to the pool")
 
-    def _give_back(self, entry: Entry, activity: int, saved: dict[str, Any] | None) -> None:
-        reusable, worked, interrupted = True, False, None
+    def _give_back(
+        self,
+        entry: Entry,
+        activity: int,
+        saved: dict[str, Any] | None,
+        reusable: bool = True,
+    ) -> None:
+        worked, interrupted = False, None
         if activity != UNTOUCHED or saved is not None:
             try:
                 reusable, worked = self._io.reset(entry, activity, saved)
@@ -465,6 +486,24 @@ class Pool(Background):
             self._io.close(entry)
         self._start_connectors(opens)
         self._ensure_housekeeper()
+
+    def _renewed(self, entry: Entry) -> None:
+        """``entry``'s holder replaced the connection inside it (SQLAlchemy reconnects an
+        invalidated record in place): probe the new socket, restart its lifetime."""
+        now = self._now()
+        entry.probe = self._io.make_probe(entry.raw)
+        with self._lock:
+            entry.created_at = entry.checked_at = entry.last_used = now
+            self._core._set_expiry(entry)
+
+    def _close_idle(self) -> None:
+        """Close every idle connection now; the pool stays open (SQLAlchemy's dispose)."""
+        with self._lock:
+            core = self._core
+            idle, core.idle = core.idle, []
+            core.counters.closes += len(idle)
+        for entry in idle:
+            self._io.close(entry)
 
     def stats(self) -> PoolStats:
         """A snapshot of sizes, counters and wait/hold time percentiles."""

@@ -14,7 +14,7 @@ from .psycopg2 import Psycopg2Adapter
 from .pymysql import PyMySQLAdapter
 from .sqlite import SQLiteAdapter
 
-__all__ = ["ADAPTERS", "Adapter", "for_connection", "for_url"]
+__all__ = ["ADAPTERS", "Adapter", "for_connection", "for_exception", "for_url"]
 
 #: ``dialect+driver`` -> adapter class.
 ADAPTERS: dict[str, type[Adapter]] = {
@@ -54,3 +54,13 @@ def for_connection(raw: Any, connect: Callable[[], Any]) -> Adapter:
     if cls is None:
         return Adapter(None, connect)
     return cls(cls.import_driver(), connect)
+
+
+def for_exception(exc: BaseException) -> Adapter | None:
+    """The adapter of the driver that raised ``exc`` (to classify a connect error before
+    any connection has shown which driver is in use), or None if unknown."""
+    package = type(exc).__module__.partition(".")[0]
+    cls = _BY_PACKAGE.get(package)
+    if cls is None:
+        return None
+    return cls(cls.import_driver(), lambda: None)

@@ -130,6 +130,10 @@ class Adapter:
         """Close ``raw``; errors propagate to the caller, which logs them."""
         raw.close()
 
+    def discard(self, raw: Any, reason: str) -> None:
+        """Close ``raw``, found dead or broken (``reason`` says how)."""
+        self.close(raw)
+
     def fileno(self, raw: Any) -> int | None:
         """The socket file descriptor of ``raw``, if it has one we can reach (mysqlclient,
         psycopg and psycopg2 offer ``fileno()``; others override this)."""

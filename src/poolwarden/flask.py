@@ -1,0 +1,118 @@
+"""Flask-SQLAlchemy: use WardenPool, and catch the pool settings Flask-SQLAlchemy ignores.
+
+Flask-SQLAlchemy 3 reads engine options only from ``SQLALCHEMY_ENGINE_OPTIONS``; the older
+``SQLALCHEMY_POOL_SIZE``, ``SQLALCHEMY_POOL_TIMEOUT``, ``SQLALCHEMY_POOL_RECYCLE`` and
+``SQLALCHEMY_MAX_OVERFLOW`` keys are silently ignored. ::
+
+    from flask_sqlalchemy import SQLAlchemy
+    import poolwarden.flask
+
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": 10, "leak_threshold": 30}
+    db = SQLAlchemy()
+    poolwarden.flask.init_app(app, db)   # WardenPool, config checked, then db.init_app(app)
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+__all__ = ["LEGACY_KEYS", "PoolConfigWarning", "check_config", "init_app"]
+
+log = logging.getLogger("poolwarden")
+
+#: Legacy Flask-SQLAlchemy keys -> the SQLALCHEMY_ENGINE_OPTIONS key that replaced them.
+LEGACY_KEYS = {
+    "SQLALCHEMY_POOL_SIZE": "pool_size",
+    "SQLALCHEMY_POOL_TIMEOUT": "pool_timeout",
+    "SQLALCHEMY_POOL_RECYCLE": "pool_recycle",
+    "SQLALCHEMY_MAX_OVERFLOW": "max_overflow",
+}
+
+
+class PoolConfigWarning(UserWarning):
+    """A pool setting that does not do what it appears to."""
+
+
+def check_config(
+    config: Mapping[str, Any],
+    *,
+    engine: Any = None,
+    server_idle_timeout: float | None = None,
+    warn: bool = True,
+) -> list[str]:
+    """Findings about a Flask app's pool configuration, each also issued as a
+    :class:`PoolConfigWarning` (unless ``warn=False``) and logged.
+
+    Checks the legacy ``SQLALCHEMY_POOL_*`` keys Flask-SQLAlchemy 3 ignores, and a
+    ``pool_recycle`` not below the server's idle timeout (given, or read through
+    ``engine``, a SQLAlchemy engine for the app's database).
+    """
+    findings: list[str] = []
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    for key, option in LEGACY_KEYS.items():
+        if key in config:
+            findings.append(
+                f"{key}={config[key]!r} is ignored by Flask-SQLAlchemy 3: set it as "
+                f"SQLALCHEMY_ENGINE_OPTIONS = {{{option!r}: {config[key]!r}}} instead"
+            )
+    recycle = options.get("pool_recycle")
+    if recycle is not None and recycle > 0:
+        timeout = server_idle_timeout
+        if timeout is None and engine is not None:
+            timeout = _read_idle_timeout(engine)
+        if timeout and recycle >= timeout:
+            findings.append(
+                f"pool_recycle={recycle} is not below the server's idle timeout "
+                f"(wait_timeout={timeout:g}): the server closes connections first. Lower it, "
+                "or drop it with WardenPool, which retires connections before the server's "
+                "timeout on its own"
+            )
+    for finding in findings:
+        log.warning("%s", finding)
+        if warn:
+            warnings.warn(finding, PoolConfigWarning, stacklevel=2)
+    return findings
+
+
+def _read_idle_timeout(engine: Any) -> float | None:
+    from sqlalchemy import text
+
+    sql = {
+        "mysql": "SELECT @@session.wait_timeout",
+        "mariadb": "SELECT @@session.wait_timeout",
+        "postgresql": "SELECT setting::float / 1000 FROM pg_settings "
+        "WHERE name = 'idle_session_timeout'",
+    }.get(engine.dialect.name)
+    if sql is None:
+        return None
+    try:
+        with engine.connect() as conn:
+            value = conn.execute(text(sql)).scalar()
+    except Exception as exc:
+        log.info("could not read the server's idle timeout: %r", exc)
+        return None
+    return float(value) if value else None
+
+
+def init_app(app: Any, db: Any = None, **options: Any) -> list[str]:
+    """Make ``app`` use WardenPool and check its configuration.
+
+    Adds ``poolclass=WardenPool`` (unless another pool class is configured) and
+    ``options`` to ``SQLALCHEMY_ENGINE_OPTIONS``, checks the configuration (see
+    :func:`check_config`), then calls ``db.init_app(app)`` if ``db`` is given. Returns
+    the findings.
+    """
+    from .sqlalchemy import WardenPool
+
+    config: MutableMapping[str, Any] = app.config
+    engine_options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    engine_options.setdefault("poolclass", WardenPool)
+    engine_options.update(options)
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options
+    findings = check_config(config)
+    if db is not None:
+        db.init_app(app)
+    return findings

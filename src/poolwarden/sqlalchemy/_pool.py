@@ -1,0 +1,258 @@
+"""``WardenPool``: SQLAlchemy's QueuePool, with poolwarden deciding who gets which connection."""
+
+from __future__ import annotations
+
+import os
+import sys
+from types import FrameType
+from typing import Any
+
+from sqlalchemy.pool import Pool as SAPool
+from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool.base import PoolProxiedConnection, _ConnectionRecord
+
+import poolwarden
+import sqlalchemy
+from sqlalchemy import exc as sa_exc
+
+from .._pool import Pool
+from .._stats import PoolStats
+from ..errors import PoolTimeout
+from ._records import RecordAdapter
+
+__all__ = ["WardenPool", "WardenTimeout"]
+
+#: QueuePool's "no limit" for pool_size=0 and max_overflow=-1.
+UNLIMITED = 1 << 31
+
+#: Frames in these packages are skipped when naming who checked a connection out.
+_LIBRARY_DIRS = tuple(
+    os.path.dirname(module.__file__) + os.sep
+    for module in (sqlalchemy, poolwarden)
+    if module.__file__
+)
+
+
+class WardenTimeout(sa_exc.TimeoutError, PoolTimeout):
+    """No connection within the pool timeout: SQLAlchemy's ``TimeoutError`` (so existing
+    ``except`` clauses still catch it) with poolwarden's explanation."""
+
+
+def _user_frame(frame: FrameType | None) -> FrameType:
+    """The innermost frame outside SQLAlchemy, poolwarden and the framework glue around
+    them: where the application asked for a connection."""
+    first = frame
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if (
+            not filename.startswith(_LIBRARY_DIRS)
+            and "flask_sqlalchemy" not in filename
+            and ("sqlmodel" not in filename and "contextlib" not in filename)
+        ):
+            return frame
+        frame = frame.f_back
+    assert first is not None
+    return first
+
+
+class WardenPool(QueuePool):
+    """A drop-in for SQLAlchemy's ``QueuePool`` that never hands out a dead connection::
+
+        engine = create_engine(url, poolclass=WardenPool, pool_size=10, max_overflow=5)
+
+    It accepts every argument QueuePool accepts (``pool_size``, ``max_overflow``,
+    ``pool_timeout``, ``pool_recycle``, ``pool_pre_ping``, ``pool_use_lifo``,
+    ``pool_reset_on_return``, events, …), keeps its methods (``status()``, ``size()``,
+    ``checkedin()``, ``checkedout()``, ``overflow()``, ``dispose()``, ``recreate()``) and
+    its events, and adds poolwarden's: a socket probe at every checkout, a bounded ping
+    after idleness, a lifetime read from the server, keepalive, fair waiting, outage
+    backoff, leak reports, ``stats()`` and fork safety. Differences from QueuePool:
+
+    - ``pool_recycle`` becomes the connections' lifetime (jittered); without it the
+      lifetime comes from the server's idle timeout (``max_lifetime="auto"``).
+    - ``pool_pre_ping`` pings every checkout, bounded by ``validation_timeout``; without it
+      poolwarden's socket probe and ping-after-idle do the job without a round trip.
+    - A disconnect seen by the engine makes older idle connections suspect (each is pinged
+      before reuse) instead of recycling them all.
+    - Idle connections are always reused most-recently-used first (``use_lifo`` is
+      accepted and has no effect).
+    - While the database is down or full, checkouts wait up to ``pool_timeout`` while
+      connecting is retried with backoff, instead of failing at once.
+
+    Extra arguments (pass them to ``create_engine`` as they are): ``min_idle``,
+    ``max_lifetime``, ``idle_timeout``, ``keepalive``, ``ping_after_idle``,
+    ``validation_timeout``, ``probe``, ``leak_threshold``, ``max_connecting`` — as for
+    :class:`poolwarden.Pool`.
+    """
+
+    def __init__(
+        self,
+        creator: Any,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        timeout: float = 30.0,
+        use_lifo: bool = False,
+        # Not keyword-only: create_engine() finds a pool's arguments among its positional
+        # ones only.
+        min_idle: int = 0,
+        max_lifetime: float | str | None = "auto",
+        idle_timeout: float | None = None,
+        keepalive: float | str | None = "auto",
+        ping_after_idle: float | None = 5.0,
+        validation_timeout: float = 5.0,
+        probe: bool = True,
+        leak_threshold: float | None = None,
+        max_connecting: int = 4,
+        **kw: Any,
+    ) -> None:
+        recycle = kw.pop("recycle", -1)
+        pre_ping = bool(kw.pop("pre_ping", False))
+        # SQLAlchemy's own recycle and pre-ping stay off: poolwarden does both, jittered and
+        # bounded by a deadline, before the record ever reaches SQLAlchemy's checkout.
+        SAPool.__init__(self, creator, recycle=-1, pre_ping=False, **kw)
+        self._warden_args: dict[str, Any] = {
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            "timeout": timeout,
+            "use_lifo": use_lifo,
+            "min_idle": min_idle,
+            "max_lifetime": max_lifetime,
+            "idle_timeout": idle_timeout,
+            "keepalive": keepalive,
+            "ping_after_idle": ping_after_idle,
+            "validation_timeout": validation_timeout,
+            "probe": probe,
+            "leak_threshold": leak_threshold,
+            "max_connecting": max_connecting,
+            "recycle": recycle,
+            "pre_ping": pre_ping,
+        }
+        if recycle is not None and recycle > -1:
+            max_lifetime = float(recycle) or None
+        self._size = pool_size
+        self._max_overflow = -1 if pool_size == 0 else max_overflow
+        self._timeout = timeout
+        dialect = getattr(self._dialect, "name", None)
+        driver = getattr(self._dialect, "driver", None)
+        label = self._orig_logging_name or (f"{dialect}+{driver}" if dialect else "sqlalchemy")
+        self._warden = Pool(
+            creator,
+            pool_size=pool_size or UNLIMITED,
+            max_overflow=UNLIMITED if self._max_overflow == -1 else max_overflow,
+            timeout=timeout,
+            min_idle=min_idle,
+            reset=None,  # SQLAlchemy resets on return (pool_reset_on_return)
+            max_lifetime=max_lifetime,
+            idle_timeout=idle_timeout,
+            keepalive=keepalive,
+            pre_ping=pre_ping,
+            ping_after_idle=ping_after_idle,
+            validation_timeout=validation_timeout,
+            probe=probe,
+            leak_threshold=leak_threshold,
+            max_connecting=max_connecting,
+            adapter=RecordAdapter(self, label),
+            name=f"WardenPool {label}",
+        )
+
+    # -- the two hooks SQLAlchemy's Pool asks of an implementation ------------------------
+    def _do_get(self) -> _ConnectionRecord:
+        frame = _user_frame(sys._getframe(1))
+        try:
+            entry = self._warden._acquire(None, frame)
+        except PoolTimeout as error:
+            raise WardenTimeout(
+                f"QueuePool limit of size {self._size} overflow {self._max_overflow} reached, "
+                f"connection timed out, timeout {self._timeout:.2f}: {error}",
+                code="3o7r",
+            ) from error.__cause__
+        record: _ConnectionRecord = entry.raw
+        if record.dbapi_connection is None or record._is_hard_or_soft_invalidated():
+            # Invalidated or detached while out, and kept, as QueuePool keeps such records:
+            # reconnect now (SQLAlchemy would in a moment) so the new socket gets probed.
+            try:
+                record.get_connection()
+            except BaseException:
+                self._warden._release(entry)
+                raise
+            self._warden._renewed(entry)
+        record._poolwarden_entry = entry  # type: ignore[attr-defined]
+        return record
+
+    def _do_return_conn(self, record: Any) -> None:
+        entry = record.__dict__.pop("_poolwarden_entry", None)
+        if entry is None:
+            return  # not ours (a record from before recreate(), or returned twice)
+        if record.dbapi_connection is None or record._is_hard_or_soft_invalidated():
+            entry.probe = None  # its socket is gone; it reconnects at its next checkout
+        self._warden._release(entry)
+
+    def _invalidate(
+        self,
+        connection: PoolProxiedConnection,
+        exception: BaseException | None = None,
+        _checkin: bool = True,
+    ) -> None:
+        """The engine saw a disconnect on ``connection``: invalidate it, and have every
+        idle connection not checked since pinged before reuse, rather than recycling them
+        all at once (QueuePool's pool-wide invalidation)."""
+        self._warden._suspect_others()
+        if _checkin and getattr(connection, "is_valid", False):
+            connection.invalidate(exception)
+
+    # -- QueuePool's public methods ------------------------------------------------------
+    def recreate(self) -> WardenPool:
+        """A new, empty pool with the same arguments and event listeners."""
+        self.logger.info("Pool recreating")
+        args = dict(self._warden_args)
+        return self.__class__(
+            self._creator,
+            echo=self.echo,
+            logging_name=self._orig_logging_name,
+            reset_on_return=self._reset_on_return,
+            _dispatch=self.dispatch,
+            dialect=self._dialect,
+            **args,
+        )
+
+    def dispose(self) -> None:
+        """Close the idle connections; checked-out ones stay usable, as with QueuePool."""
+        self._warden._close_idle()
+        self.logger.info("Pool disposed. %s", self.status())
+
+    def status(self) -> str:
+        return (
+            f"Pool size: {self.size()}  Connections in pool: {self.checkedin()} "
+            f"Current Overflow: {self.overflow()} Current Checked out connections: "
+            f"{self.checkedout()}"
+        )
+
+    def size(self) -> int:
+        return self._size
+
+    def timeout(self) -> float:
+        return self._timeout
+
+    def checkedin(self) -> int:
+        return len(self._warden._core.idle)
+
+    def checkedout(self) -> int:
+        return len(self._warden._core.in_use)
+
+    def overflow(self) -> int:
+        """Connections beyond ``pool_size`` (negative while below it, as QueuePool's)."""
+        if not self._size:
+            return 0
+        return self._warden._core.total() - self._size
+
+    def stats(self) -> PoolStats:
+        """poolwarden's statistics: sizes, counters, wait and hold times."""
+        return self._warden.stats()
+
+    def close(self) -> None:
+        """Close the pool for good (threads, idle connections); the engine then needs a
+        new pool (``engine.dispose()`` makes one)."""
+        self._warden.close()
+
+    def __repr__(self) -> str:
+        return f"<WardenPool {self._warden!r}>"
