@@ -71,7 +71,47 @@ def calls(request: Request) -> Callable[[int], None]:
     return body
 
 
+def engine_request(engine: Any) -> Request:
+    from sqlalchemy import text
+
+    select = text("SELECT 1")
+
+    def request() -> None:
+        with engine.connect() as conn:
+            conn.execute(select).scalar()
+
+    return request
+
+
+def engine_contenders(driver: str) -> tuple[dict[str, Request], Callable[[], None]]:
+    """Engines, as applications use them: WardenPool against QueuePool, plain and pre_ping."""
+    from sqlalchemy import create_engine
+
+    from poolwarden.sqlalchemy import WardenPool
+
+    url = f"mysql+{driver}://{MYSQL}"
+    engines = {
+        "WardenPool (default safety)": create_engine(
+            url, poolclass=WardenPool, pool_size=SIZE, max_overflow=0
+        ),
+        "QueuePool default": create_engine(url, pool_size=SIZE, max_overflow=0),
+        "QueuePool pre_ping": create_engine(
+            url, pool_size=SIZE, max_overflow=0, pool_pre_ping=True
+        ),
+    }
+    found = {name: engine_request(engine) for name, engine in engines.items()}
+    for request in found.values():  # open every connection first
+        run_threads(SIZE, calls(request))
+
+    def close() -> None:
+        for engine in engines.values():
+            engine.dispose()
+
+    return found, close
+
+
 def contenders(driver: str) -> tuple[dict[str, Request], Callable[[], None]]:
+    """Raw pools: poolwarden.Pool against the QueuePools of two engines, used directly."""
     from sqlalchemy import create_engine
 
     url = f"mysql+{driver}://{MYSQL}"
@@ -109,10 +149,13 @@ def threads_per_second(request: Request, threads: int, count: int) -> float:
     return threads * count / run_threads(threads, loop)
 
 
-def measure(driver: str, smoke: bool) -> tuple[list[str], dict[str, float]]:
+Contenders = Callable[[str], tuple[dict[str, Request], Callable[[], None]]]
+
+
+def measure(driver: str, smoke: bool, build: Contenders) -> tuple[list[str], dict[str, float]]:
     """Many short rounds, the contenders' order rotating each round, medians over rounds:
     a machine whose speed drifts by the second slows every contender alike."""
-    requests, close = contenders(driver)
+    requests, close = build(driver)
     names = list(requests)
     rounds = 4 if smoke else 60
     single: dict[str, list[float]] = {name: [] for name in names}
@@ -126,7 +169,7 @@ def measure(driver: str, smoke: bool) -> tuple[list[str], dict[str, float]]:
     close()
     rows = []
     figures: dict[str, float] = {}
-    base = statistics.median(single["QueuePool default"])
+    base = statistics.median(single["QueuePool default"])  # both sets name it so
     pinged_rate = statistics.median(multi["QueuePool pre_ping"])
     pinged_single = statistics.median(single["QueuePool pre_ping"])
     for name in names:
@@ -153,9 +196,10 @@ def main() -> int:
         "| throughput vs pre_ping, 16 threads |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
+    engine_rows = list(rows)
     for driver in ("pymysql", "mysqldb"):
-        driver_rows, _ = measure(driver, args.smoke)
-        rows += driver_rows
+        rows += measure(driver, args.smoke, contenders)[0]
+        engine_rows += measure(driver, args.smoke, engine_contenders)[0]
     packages = ", ".join(f"{n} {version(n)}" for n in ("SQLAlchemy", "PyMySQL", "mysqlclient"))
     text = "\n".join(
         [
@@ -164,6 +208,9 @@ def main() -> int:
             "",
             "### Short requests (checkout, SELECT 1, fetch, return), pools of 16",
             *rows,
+            "",
+            "### Engine requests (engine.connect(), SELECT 1, close), pools of 16",
+            *engine_rows,
         ]
     )
     print(text)

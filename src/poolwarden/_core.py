@@ -393,8 +393,10 @@ class PoolCore:
     def next_maintenance(
         self, now: float, idle_timeout: float | None, keepalive: float | None
     ) -> float | None:
-        """When the earliest idle connection falls due for retirement or a ping."""
-        due = [e.expires_at for e in self.idle]
+        """When the earliest idle connection falls due for retirement or a ping. Held
+        connections count for retirement too, so that returning one (which may then sit
+        idle until its lifetime ends) need not wake the housekeeper to re-plan."""
+        due = [e.expires_at for e in (*self.idle, *self.in_use)]
         if idle_timeout is not None:
             due += [e.last_used + idle_timeout for e in self.idle[: -self.min_idle or None]]
         if keepalive is not None and self.min_idle:

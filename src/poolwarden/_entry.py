@@ -43,7 +43,7 @@ class Entry:
         entry_id: int,
         now: float,
         generation: int,
-        probe: Callable[[int], list[Any]] | None = None,
+        probe: Callable[[int], Any] | None = None,
     ) -> None:
         self.raw = raw
         self.id = entry_id

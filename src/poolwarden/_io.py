@@ -7,21 +7,19 @@ makes sure none of these calls can block for long or leak a password into a mess
 from __future__ import annotations
 
 import logging
-import select
 import time
 from collections.abc import Callable
 from typing import Any
 
 from . import _watchdog
 from ._entry import Entry
+from ._probe import make_probe
 from ._proxy import IN_TRANSACTION
 from .adapters import Adapter, for_connection
 
 __all__ = ["ConnectionIO"]
 
 log = logging.getLogger("poolwarden")
-
-_POLL_MASK = select.POLLIN | select.POLLPRI if hasattr(select, "poll") else 0
 
 
 class ConnectionIO:
@@ -45,7 +43,7 @@ class ConnectionIO:
         self._probe = probe
 
     # -- open and close ------------------------------------------------------------------
-    def open(self) -> tuple[Any, Callable[[int], list[Any]] | None]:
+    def open(self) -> tuple[Any, Callable[[int], Any] | None]:
         """Connect and configure; return the connection and its socket probe."""
         raw = self.adapter.connect()
         if self._detect_driver:
@@ -59,14 +57,9 @@ class ConnectionIO:
                 raise
         return raw, self.make_probe(raw)
 
-    def make_probe(self, raw: Any) -> Callable[[int], list[Any]] | None:
+    def make_probe(self, raw: Any) -> Callable[[int], Any] | None:
         """A zero-timeout poll of ``raw``'s socket, or None where there is none."""
-        fd = self.adapter.fileno(raw) if self._probe else None
-        if fd is None or fd < 0 or not _POLL_MASK:
-            return None
-        poller = select.poll()
-        poller.register(fd, _POLL_MASK)
-        return poller.poll
+        return make_probe(self.adapter.fileno(raw) if self._probe else None)
 
     def server_idle_timeout(self, raw: Any) -> float | None:
         """The server's idle timeout for this session, or None if it has none or the

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import sys
 from types import FrameType
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import Pool as SAPool
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.pool.base import PoolProxiedConnection, _ConnectionRecord
-
-import poolwarden
-import sqlalchemy
-from sqlalchemy import exc as sa_exc
 
 from .._pool import Pool
 from .._stats import PoolStats
@@ -25,12 +24,19 @@ __all__ = ["WardenPool", "WardenTimeout"]
 #: QueuePool's "no limit" for pool_size=0 and max_overflow=-1.
 UNLIMITED = 1 << 31
 
-#: Frames in these packages are skipped when naming who checked a connection out.
-_LIBRARY_DIRS = tuple(
-    os.path.dirname(module.__file__) + os.sep
-    for module in (sqlalchemy, poolwarden)
-    if module.__file__
-)
+
+def _library_prefixes() -> tuple[str, ...]:
+    """Where SQLAlchemy, poolwarden and the glue around them live: frames there are
+    skipped when naming who checked a connection out."""
+    prefixes = [contextlib.__file__]
+    for name in ("sqlalchemy", "poolwarden", "flask_sqlalchemy", "sqlmodel"):
+        spec = importlib.util.find_spec(name)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            prefixes.append(os.path.join(location, ""))
+    return tuple(prefixes)
+
+
+_LIBRARY_PREFIXES = _library_prefixes()
 
 
 class WardenTimeout(sa_exc.TimeoutError, PoolTimeout):
@@ -43,16 +49,17 @@ def _user_frame(frame: FrameType | None) -> FrameType:
     them: where the application asked for a connection."""
     first = frame
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if (
-            not filename.startswith(_LIBRARY_DIRS)
-            and "flask_sqlalchemy" not in filename
-            and ("sqlmodel" not in filename and "contextlib" not in filename)
-        ):
+        if not frame.f_code.co_filename.startswith(_LIBRARY_PREFIXES):
             return frame
         frame = frame.f_back
     assert first is not None
     return first
+
+
+def _emptied(record: _ConnectionRecord) -> bool:
+    """Whether SQLAlchemy invalidated (or detached) the record's connection. (The pool-wide
+    invalidation time that QueuePool also compares is never set by WardenPool.)"""
+    return record.dbapi_connection is None or record._soft_invalidate_time > record.starttime
 
 
 class WardenPool(QueuePool):
@@ -167,7 +174,7 @@ class WardenPool(QueuePool):
                 code="3o7r",
             ) from error.__cause__
         record: _ConnectionRecord = entry.raw
-        if record.dbapi_connection is None or record._is_hard_or_soft_invalidated():
+        if _emptied(record):
             # Invalidated or detached while out, and kept, as QueuePool keeps such records:
             # reconnect now (SQLAlchemy would in a moment) so the new socket gets probed.
             try:
@@ -183,7 +190,7 @@ class WardenPool(QueuePool):
         entry = record.__dict__.pop("_poolwarden_entry", None)
         if entry is None:
             return  # not ours (a record from before recreate(), or returned twice)
-        if record.dbapi_connection is None or record._is_hard_or_soft_invalidated():
+        if _emptied(record):
             entry.probe = None  # its socket is gone; it reconnects at its next checkout
         self._warden._release(entry)
 

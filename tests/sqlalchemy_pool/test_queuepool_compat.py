@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
 from poolwarden import PoolTimeout
 from poolwarden.sqlalchemy import WardenPool, WardenTimeout
-from sqlalchemy import event
-from sqlalchemy import exc as sa_exc
 from tests.fakedb import FakeServer
 
 EVENTS = (
