@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite: set up what is missing, lint, type-check, then every test tier
-# (unit, Hypothesis state machines, stress, integration against MariaDB and PostgreSQL)
-# and a smoke run of the benchmark script. Under CI=true a missing server fails the run.
+# (unit and Hypothesis state machines, stress, integration against MariaDB and PostgreSQL,
+# fault injection on disposable servers, SQLAlchemy on 2.1 and 2.0, the example services)
+# and smoke runs of the benchmark scripts. Under CI=true a missing server fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-echo "[test] ruff"; .venv/bin/ruff check src tests benchmarks
-.venv/bin/ruff format --check src tests benchmarks
+echo "[test] ruff"; .venv/bin/ruff check src tests benchmarks examples
+.venv/bin/ruff format --check src tests benchmarks examples
 echo "[test] mypy"; .venv/bin/mypy
 echo "[test] pytest"; .venv/bin/pytest "$@"
-echo "[test] benchmark smoke run"; .venv/bin/python benchmarks/bench_pool.py --smoke >/dev/null
+echo "[test] WardenPool on SQLAlchemy 2.0"; ./scripts/test-sqlalchemy20.sh
+echo "[test] benchmark smoke runs"
+.venv/bin/python benchmarks/bench_pool.py --smoke >/dev/null
+.venv/bin/python benchmarks/bench_requests.py --smoke >/dev/null
