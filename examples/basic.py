@@ -1,6 +1,6 @@
 """The pool in a few lines: check out, query, give back, look at the statistics.
 
-    python examples/basic.py [URL]      (default: the local MariaDB test database)
+python examples/basic.py [URL]      (default: the local MariaDB test database)
 """
 
 from __future__ import annotations

@@ -103,6 +103,8 @@ class Background:
             else:
                 with self._lock:
                     result = self._core.connect_succeeded(raw, self._now(), probe)
+                if self._housekeeper is None:
+                    self._ensure_housekeeper()
                 if result.wake is not None:
                     result.wake.signal.release()
                 if result.close is not None:

@@ -191,8 +191,11 @@ class Pool(Background):
         )
 
     def _start_background(self) -> None:
-        """Start timed work if the settings need it, and open ``min_idle`` connections."""
-        self._ensure_housekeeper()
+        """Open ``min_idle`` connections (with the housekeeper to keep them). Other timed
+        work waits for the first connection, so that merely creating a pool, say at import
+        time before a server forks its workers, starts no thread."""
+        if self._core.min_idle:
+            self._ensure_housekeeper()
         with self._lock:
             opens = self._core.opens_wanted(self._now())
         self._start_connectors(opens)

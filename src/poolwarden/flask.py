@@ -101,7 +101,9 @@ def init_app(app: Any, db: Any = None, **options: Any) -> list[str]:
     """Make ``app`` use WardenPool and check its configuration.
 
     Adds ``poolclass=WardenPool`` (unless another pool class is configured) and
-    ``options`` to ``SQLALCHEMY_ENGINE_OPTIONS``, checks the configuration (see
+    ``options`` to ``SQLALCHEMY_ENGINE_OPTIONS`` (with ``pool_recycle=-1`` unless set, so
+    Flask-SQLAlchemy's own MySQL default of 7200 s does not replace the lifetime WardenPool
+    derives from the server), checks the configuration (see
     :func:`check_config`), then calls ``db.init_app(app)`` if ``db`` is given. Returns
     the findings.
     """
@@ -110,6 +112,10 @@ def init_app(app: Any, db: Any = None, **options: Any) -> list[str]:
     config: MutableMapping[str, Any] = app.config
     engine_options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     engine_options.setdefault("poolclass", WardenPool)
+    if engine_options["poolclass"] is WardenPool:
+        # Flask-SQLAlchemy gives MySQL engines pool_recycle=7200 unless one is set, which
+        # would replace WardenPool's lifetime derived from the server: say "none" (-1).
+        engine_options.setdefault("pool_recycle", -1)
     engine_options.update(options)
     config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options
     findings = check_config(config)

@@ -49,7 +49,9 @@ def _user_frame(frame: FrameType | None) -> FrameType:
     them: where the application asked for a connection."""
     first = frame
     while frame is not None:
-        if not frame.f_code.co_filename.startswith(_LIBRARY_PREFIXES):
+        filename = frame.f_code.co_filename
+        # "<...>": code SQLAlchemy generates at run time (its ``_go()`` wrappers).
+        if not filename.startswith(_LIBRARY_PREFIXES) and not filename.startswith("<"):
             return frame
         frame = frame.f_back
     assert first is not None
@@ -134,8 +136,8 @@ class WardenPool(QueuePool):
             "recycle": recycle,
             "pre_ping": pre_ping,
         }
-        if recycle is not None and recycle > -1:
-            max_lifetime = float(recycle) or None
+        if max_lifetime == "auto" and recycle is not None and recycle > -1:
+            max_lifetime = float(recycle) or None  # QueuePool's pool_recycle, if given
         self._size = pool_size
         self._max_overflow = -1 if pool_size == 0 else max_overflow
         self._timeout = timeout

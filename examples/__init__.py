@@ -1,0 +1,1 @@
+"""Runnable examples of poolwarden (see README.md here)."""

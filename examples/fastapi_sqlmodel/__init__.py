@@ -1,0 +1,1 @@
+"""A FastAPI + SQLModel service on poolwarden's SQLAlchemy pool (see ``app.py``)."""

@@ -1,0 +1,143 @@
+"""A small "items" CRUD service: FastAPI and SQLModel on poolwarden's pool.
+
+    uvicorn --factory examples.fastapi_sqlmodel.app:create_app
+
+The only poolwarden-specific line is the ``create_engine`` import: the engine is
+SQLAlchemy's, its pool is :class:`poolwarden.sqlalchemy.WardenPool`. The database is
+``$DATABASE_URL`` (default: the local MariaDB ``test`` database).
+
+``GET /buggy/leak`` is a deliberate bug: it opens a session and never closes it, so that
+poolwarden's leak report (logger ``poolwarden``, after ``leak_threshold`` seconds) can be
+seen naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import sqlalchemy
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from poolwarden.sqlalchemy import create_engine
+
+__all__ = ["DEFAULT_DATABASE_URL", "Item", "ItemCreate", "ItemUpdate", "create_app"]
+
+DEFAULT_DATABASE_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
+
+#: Pool settings of this example; ``create_app(**engine_options)`` overrides them.
+ENGINE_DEFAULTS: dict[str, Any] = {"pool_size": 5, "max_overflow": 10, "leak_threshold": 30.0}
+
+#: Sessions opened by the buggy route and never closed. Holding them here keeps them from
+#: being garbage-collected, which would hand their connections back: a real leak.
+LEAKED: list[Session] = []
+
+
+class ItemCreate(SQLModel):
+    """What a client sends to create an item."""
+
+    name: str = Field(max_length=100)
+    quantity: int = 0
+
+
+class Item(ItemCreate, table=True):
+    """A stored item."""
+
+    __tablename__ = "pw_example_items"
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class ItemUpdate(SQLModel):
+    """A partial update: only the fields sent are changed."""
+
+    name: str | None = Field(default=None, max_length=100)
+    quantity: int | None = None
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request. ``with`` closes it however the request ends, which hands
+    its connection back to the pool."""
+    with Session(request.app.state.engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Create the table at start-up; close the pool's idle connections at shutdown."""
+    engine: sqlalchemy.Engine = app.state.engine
+    SQLModel.metadata.create_all(engine)
+    yield
+    engine.dispose()
+
+
+def create_app(database_url: str | None = None, **engine_options: Any) -> FastAPI:
+    """The service on its own engine: ``database_url`` (default ``$DATABASE_URL``, else the
+    local MariaDB), with :data:`ENGINE_DEFAULTS` updated by ``engine_options`` (any
+    SQLAlchemy or WardenPool argument)."""
+    url = database_url or os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    # pool_pre_ping and pool_recycle are not needed: WardenPool probes every connection
+    # before handing it out and retires them before the server's idle timeout.
+    engine = create_engine(url, **{**ENGINE_DEFAULTS, **engine_options})
+    app = FastAPI(title="poolwarden example: items", lifespan=lifespan)
+    app.state.engine = engine
+
+    @app.post("/items", status_code=status.HTTP_201_CREATED)
+    def create_item(data: ItemCreate, session: SessionDep) -> Item:
+        """Store a new item."""
+        item = Item.model_validate(data)
+        session.add(item)
+        session.commit()
+        session.refresh(item)
+        return item
+
+    @app.get("/items")
+    def list_items(session: SessionDep) -> list[Item]:
+        """Every item, by id."""
+        return list(session.exec(select(Item).order_by(col(Item.id))).all())
+
+    @app.get("/items/{item_id}")
+    def get_item(item_id: int, session: SessionDep) -> Item:
+        """One item, or 404."""
+        return _get_or_404(session, item_id)
+
+    @app.patch("/items/{item_id}")
+    def update_item(item_id: int, data: ItemUpdate, session: SessionDep) -> Item:
+        """Change the fields sent."""
+        item = _get_or_404(session, item_id)
+        item.sqlmodel_update(data.model_dump(exclude_unset=True))
+        session.add(item)
+        session.commit()
+        session.refresh(item)
+        return item
+
+    @app.delete("/items/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
+    def delete_item(item_id: int, session: SessionDep) -> Response:
+        """Delete an item."""
+        session.delete(_get_or_404(session, item_id))
+        session.commit()
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @app.get("/buggy/leak")
+    def buggy_leak(request: Request) -> dict[str, int]:
+        """BUG, on purpose: a session opened outside the request-scoped dependency and
+        never closed. Its connection stays checked out; poolwarden reports it."""
+        session = Session(request.app.state.engine)
+        count = len(session.exec(select(Item)).all())
+        LEAKED.append(session)
+        return {"items": count}
+
+    return app
+
+
+def _get_or_404(session: Session, item_id: int) -> Item:
+    item = session.get(Item, item_id)
+    if item is None:
+        raise HTTPException(status_code=404, detail=f"item {item_id} not found")
+    return item

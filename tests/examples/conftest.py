@@ -1,0 +1,201 @@
+"""Helpers for the example services' tests: a live server in a background thread,
+concurrent HTTP clients, and ways to break the pool's connections at the server."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy
+import uvicorn
+from sqlalchemy import text
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from poolwarden.sqlalchemy import WardenPool
+from tests.conftest import _check, mysql_url
+from tests.integration.test_drivers import admin
+
+#: Concurrent HTTP clients in each burst of requests.
+CLIENTS = 8
+#: Seconds anything in these tests may take to start, answer or stop; tests are bounded.
+DEADLINE = 10.0
+
+Result = httpx.Response | Exception
+
+#: Shared by the clients: each would otherwise load the CA bundle, ~50 ms apiece, though
+#: they only speak plain HTTP.
+_TLS = ssl.create_default_context()
+
+
+@dataclass
+class Service:
+    """An example app being served: its base URL, the app, and its engine."""
+
+    url: str
+    app: Any
+    engine: sqlalchemy.Engine
+
+    @property
+    def pool(self) -> WardenPool:
+        """The engine's current pool, a WardenPool."""
+        pool = self.engine.pool
+        assert isinstance(pool, WardenPool)
+        return pool
+
+
+@pytest.fixture
+def database_url() -> str:
+    """The test MariaDB through PyMySQL; skipped (or failed, under CI) if unreachable."""
+    _check("mysql")
+    return mysql_url("pymysql")
+
+
+# -- servers ---------------------------------------------------------------------------
+@contextmanager
+def serve_asgi(app: Any) -> Iterator[str]:
+    """Run an ASGI app under uvicorn in a background thread; yield its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # port 0: the kernel picks a free port, no race
+    port = sock.getsockname()[1]
+    # log_config=None leaves the test's logging alone; uvicorn installs no signal
+    # handlers outside the main thread.
+    config = uvicorn.Config(app, lifespan="on", log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn")
+    thread.start()
+    try:
+        wait_for(lambda: server.started or not thread.is_alive(), "uvicorn to start")
+        assert server.started, "uvicorn did not start (see the log for the lifespan error)"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(DEADLINE)
+        sock.close()
+        assert not thread.is_alive(), "uvicorn did not stop"
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """werkzeug's handler without its access log line per request."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+@contextmanager
+def serve_wsgi(app: Any) -> Iterator[str]:
+    """Run a WSGI app under werkzeug's threaded server in a background thread; yield its
+    base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="werkzeug"
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        thread.join(DEADLINE)
+        assert not thread.is_alive(), "werkzeug did not stop"
+
+
+# -- clients ---------------------------------------------------------------------------
+def hammer(
+    base_url: str, send: Callable[[httpx.Client, int], httpx.Response], count: int
+) -> list[Result]:
+    """Make requests ``send(client, i)`` for i in range(count) from :data:`CLIENTS`
+    threads at once, each with its own keep-alive client. Returns each request's response
+    or exception, in order of i."""
+    results: list[Result | None] = [None] * count
+    start = threading.Barrier(CLIENTS, timeout=DEADLINE)
+
+    def client(first: int) -> None:
+        with httpx.Client(base_url=base_url, timeout=DEADLINE, verify=_TLS) as http:
+            start.wait()  # all clients at once: the pool sees concurrent checkouts
+            for i in range(first, count, CLIENTS):
+                try:
+                    results[i] = send(http, i)
+                except Exception as exc:  # a failed request is a result, not a crash
+                    results[i] = exc
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(DEADLINE * 3)
+    assert not any(thread.is_alive() for thread in threads), "HTTP clients hung"
+    assert all(result is not None for result in results)
+    return [result for result in results if result is not None]
+
+
+def tally(results: list[Result]) -> Counter[int | str]:
+    """Status codes, and exception type names for requests that got no response."""
+    return Counter(
+        r.status_code if isinstance(r, httpx.Response) else type(r).__name__ for r in results
+    )
+
+
+def expect(results: list[Result], status: int) -> list[httpx.Response]:
+    """Assert every request got ``status``; return the responses."""
+    assert tally(results) == Counter({status: len(results)})
+    return [r for r in results if isinstance(r, httpx.Response)]
+
+
+# -- the pool's connections at the server ----------------------------------------------
+def warm(engine: sqlalchemy.Engine, count: int) -> list[int]:
+    """Have ``count`` connections open and idle in the engine's pool; return their server
+    session ids. They are checked out all at once, so they are ``count`` different ones."""
+    with ExitStack() as stack:
+        conns = [stack.enter_context(engine.connect()) for _ in range(count)]
+        ids = [conn.execute(text("SELECT CONNECTION_ID()")).scalar_one() for conn in conns]
+    assert len(set(ids)) == count
+    return ids
+
+
+def kill(ids: list[int]) -> int:
+    """``KILL`` these server sessions from a connection outside the pool; wait until the
+    server has closed them. Returns how many were killed."""
+    killed = 0
+    with admin(mysql_url("pymysql")) as conn:
+        cursor = conn.cursor()
+        for session in ids:
+            cursor.execute(f"KILL {int(session)}")
+            killed += 1
+    wait_until_gone(ids)
+    return killed
+
+
+def wait_until_gone(ids: list[int]) -> None:
+    """Wait until none of these server sessions is in the process list any more."""
+
+    with admin(mysql_url("pymysql")) as conn:
+        cursor = conn.cursor()
+
+        def gone() -> bool:
+            cursor.execute("SELECT id FROM information_schema.processlist")
+            return not {row[0] for row in cursor.fetchall()} & set(ids)
+
+        wait_for(gone, "the server to close the sessions", poll=0.1)
+
+
+def drop_table(name: str) -> None:
+    """Drop a test table, from a connection outside any pool."""
+    with admin(mysql_url("pymysql")) as conn:
+        conn.cursor().execute(f"DROP TABLE IF EXISTS `{name}`")
+
+
+def wait_for(condition: Callable[[], object], what: str, poll: float = 0.02) -> None:
+    """Poll ``condition`` until it is true; fail after :data:`DEADLINE` seconds."""
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(poll)
