@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import Pool as SAPool
 from sqlalchemy.pool.base import _ConnectionRecord
-
-from sqlalchemy import exc as sa_exc
 
 from ..adapters import Adapter, for_connection, for_exception
 
