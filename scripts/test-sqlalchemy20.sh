@@ -5,13 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv-sqlalchemy20
 stamp="$venv/.poolwarden-installed"
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+want="$(cat pyproject.toml "$0" | sha256sum | cut -d' ' -f1)"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "[test] installing SQLAlchemy 2.0 into $venv"
     "$venv/bin/python" -m pip install -q --upgrade pip
     "$venv/bin/python" -m pip install -q -e '.[pymysql,mysqlclient,mysql-connector,psycopg,psycopg2]' \
-        'SQLAlchemy>=2.0,<2.1' pytest pytest-timeout hypothesis
+        'SQLAlchemy>=2.0,<2.1' 'Flask-SQLAlchemy>=3.1' pytest pytest-timeout hypothesis
     echo "$want" > "$stamp"
 fi
 exec "$venv/bin/python" -m pytest tests/sqlalchemy_pool -q -p no:cacheprovider "$@"
