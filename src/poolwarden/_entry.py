@@ -43,7 +43,7 @@ class Entry:
         entry_id: int,
         now: float,
         generation: int,
-        probe: Callable[[int], Any] | None = None,
+        probe: Callable[[], Any] | None = None,
     ) -> None:
         self.raw = raw
         self.id = entry_id
@@ -57,7 +57,7 @@ class Entry:
         self.expires_at = float("inf")
         self.checkout_at = now
         self.generation = generation
-        #: ``poll(0)`` of the connection's socket: non-empty when the socket is readable,
+        #: A zero-timeout poll of the connection's socket: truthy when it is readable,
         #: which for an idle connection means the server closed it (or wrote unasked).
         self.probe = probe
         #: Set when an operation failed in a way that leaves the connection unusable.

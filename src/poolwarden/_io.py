@@ -43,7 +43,7 @@ class ConnectionIO:
         self._probe = probe
 
     # -- open and close ------------------------------------------------------------------
-    def open(self) -> tuple[Any, Callable[[int], Any] | None]:
+    def open(self) -> tuple[Any, Callable[[], Any] | None]:
         """Connect and configure; return the connection and its socket probe."""
         raw = self.adapter.connect()
         if self._detect_driver:
@@ -57,7 +57,7 @@ class ConnectionIO:
                 raise
         return raw, self.make_probe(raw)
 
-    def make_probe(self, raw: Any) -> Callable[[int], Any] | None:
+    def make_probe(self, raw: Any) -> Callable[[], Any] | None:
         """A zero-timeout poll of ``raw``'s socket, or None where there is none."""
         return make_probe(self.adapter.fileno(raw) if self._probe else None)
 
@@ -97,7 +97,7 @@ class ConnectionIO:
         idle connection's socket is readable only when the server closed it (or wrote
         something unasked, which the adapter then judges)."""
         probe = entry.probe
-        if probe is None or not probe(0):
+        if probe is None or not probe():
             return False
         try:
             return self.adapter.readable_means_dead(entry.raw)

@@ -240,7 +240,7 @@ class Pool(Background):
                 now >= entry.expires_at
                 or now - entry.last_used >= self._ping_after_idle
                 or entry.checked_at <= core.suspect_before
-                or (entry.probe is not None and entry.probe(0))
+                or (entry.probe is not None and entry.probe())
             ):
                 entry = self._revalidate(entry, timeout, now, frame)
         if core.min_idle or self._leak_threshold is not None:

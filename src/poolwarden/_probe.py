@@ -18,7 +18,7 @@ __all__ = ["make_probe"]
 
 _EVENTS = select.POLLIN | select.POLLPRI if hasattr(select, "poll") else 0
 
-Probe = Callable[[int], Any]
+Probe = Callable[[], Any]
 
 
 def _libc_poll() -> Any:
@@ -33,16 +33,18 @@ def _libc_poll() -> Any:
             )
 
         poll = ctypes.PyDLL(None).poll  # PyDLL: the call keeps the GIL
-        poll.argtypes = (ctypes.POINTER(PollFd), ctypes.c_ulong, ctypes.c_int)
         poll.restype = ctypes.c_int
     except (ImportError, OSError, AttributeError):
         return None
+    # Arguments built once, as ctypes objects: no argtypes to convert through on each call
+    # (that conversion costs more than the system call).
+    count, no_wait = ctypes.c_ulong(1), ctypes.c_int(0)
 
     def probe_for(fd: int) -> Probe:
         pollfd = PollFd(fd, _EVENTS, 0)
         # The partial keeps ``pollfd`` alive as long as the probe; calling it costs no
-        # Python frame: probe(0) is poll(&pollfd, 1, 0), the number of ready sockets.
-        return functools.partial(poll, ctypes.byref(pollfd), 1)
+        # Python frame: probe() is poll(&pollfd, 1, 0), the number of ready sockets.
+        return functools.partial(poll, ctypes.byref(pollfd), count, no_wait)
 
     return probe_for
 
@@ -51,11 +53,11 @@ _probe_for = _libc_poll()
 
 
 def make_probe(fd: int | None) -> Probe | None:
-    """``probe(0)`` is truthy when ``fd`` is readable (or closed, or in error)."""
+    """``probe()`` is truthy when ``fd`` is readable (or closed, or in error)."""
     if fd is None or fd < 0 or not _EVENTS:
         return None
     if _probe_for is not None:
         return _probe_for(fd)  # type: ignore[no-any-return]
     poller = select.poll()
     poller.register(fd, _EVENTS)
-    return poller.poll
+    return functools.partial(poller.poll, 0)
