@@ -62,15 +62,6 @@ def sqlalchemy_request(pool: Any) -> Request:
     return request
 
 
-def calls(request: Request) -> Callable[[int], None]:
-    """``request`` as a thread body."""
-
-    def body(_: int) -> None:
-        request()
-
-    return body
-
-
 def engine_request(engine: Any) -> Request:
     from sqlalchemy import text
 
@@ -100,8 +91,10 @@ def engine_contenders(driver: str) -> tuple[dict[str, Request], Callable[[], Non
         ),
     }
     found = {name: engine_request(engine) for name, engine in engines.items()}
-    for request in found.values():  # open every connection first
-        run_threads(SIZE, calls(request))
+    for engine in engines.values():  # open every connection first: hold SIZE at once
+        held = [engine.connect() for _ in range(SIZE)]
+        for conn in held:
+            conn.close()
 
     def close() -> None:
         for engine in engines.values():
@@ -123,8 +116,12 @@ def contenders(driver: str) -> tuple[dict[str, Request], Callable[[], None]]:
         "QueuePool default": sqlalchemy_request(plain.pool),
         "QueuePool pre_ping": sqlalchemy_request(pinged.pool),
     }
-    for request in found.values():  # open every connection first
-        run_threads(SIZE, calls(request))
+    # Open every connection first, holding SIZE at once (a returned connection may serve
+    # a waiting thread, so SIZE requests in parallel need not open SIZE connections).
+    for checkout in (warden.getconn, plain.pool.connect, pinged.pool.connect):
+        held = [checkout() for _ in range(SIZE)]
+        for conn in held:
+            conn.close()
 
     def close() -> None:
         warden.close()
