@@ -38,11 +38,12 @@ _TLS = ssl.create_default_context()
 
 @dataclass
 class Service:
-    """An example app being served: its base URL, the app, and its engine."""
+    """An example app being served: its base URL, the app, its engine, and its module."""
 
     url: str
     app: Any
     engine: sqlalchemy.Engine
+    example: Any = None
 
     @property
     def pool(self) -> WardenPool:
