@@ -27,10 +27,10 @@ from ._core import PoolCore, Waiter
 from ._entry import Entry
 from ._housekeeper import Housekeeper
 from ._io import ConnectionIO
+from ._messages import timeout_message
 from ._proxy import UNTOUCHED, PooledConnection
 from ._stats import PoolStats
-from ._url import parse_url
-from .adapters import Adapter, for_url
+from .adapters import Adapter, for_target
 from .errors import ConnectionReturned, PoolClosed, PoolError, PoolTimeout
 
 __all__ = ["Pool"]
@@ -135,7 +135,7 @@ class Pool(Background):
             raise ValueError(
                 f"configure must be a callable taking a connection, got {configure!r}"
             )
-        adapter, detect = self._make_adapter(target, connect_args, adapter)
+        adapter, detect = for_target(target, connect_args, adapter)
         self._io = ConnectionIO(
             adapter,
             detect,
@@ -165,30 +165,6 @@ class Pool(Background):
         self._housekeeping_due = float("inf")
         _fork.register(self)
         self._start_background()
-
-    @staticmethod
-    def _make_adapter(
-        target: Any, connect_args: Mapping[str, Any] | None, adapter: Adapter | None
-    ) -> tuple[Adapter, bool]:
-        if connect_args is not None and not isinstance(connect_args, Mapping):
-            raise ValueError(f"connect_args must be a mapping, got {type(connect_args).__name__}")
-        if adapter is not None:
-            if not isinstance(adapter, Adapter):
-                raise ValueError("adapter must be a poolwarden.adapters.Adapter instance")
-            return adapter, False
-        if isinstance(target, str):
-            return for_url(parse_url(target), connect_args or {}), False
-        if callable(target):
-            if connect_args:
-                raise ValueError(
-                    "connect_args applies to URL targets only; pass them to "
-                    "your connect callable instead"
-                )
-            return Adapter(None, target), True
-        raise ValueError(
-            "target must be a database URL such as 'mysql+pymysql://user:pw@host/db' or a "
-            f"zero-argument callable returning a DB-API connection, got {type(target).__name__}"
-        )
 
     def _start_background(self) -> None:
         """Open ``min_idle`` connections (with the housekeeper to keep them). Other timed
@@ -337,7 +313,9 @@ class Pool(Background):
                 error = core.last_connect_error
                 if core.last_connect_error_at < now:
                     error = None
-                raise PoolTimeout(self._timeout_message(wait, error)) from error
+                raise PoolTimeout(
+                    timeout_message(self.name, core, self._io, wait, error, self._now())
+                ) from error
             entry = waiter.entry
         if entry is None:
             raise _fresh(waiter.error)
@@ -352,33 +330,6 @@ class Pool(Background):
             handed = self._core.give_up(waiter)
         if handed and waiter.entry is not None:
             self._give_back(waiter.entry, UNTOUCHED, None)
-
-    def _timeout_message(self, waited: float, connect_error: BaseException | None) -> str:
-        core = self._core
-        in_use, waiting = len(core.in_use), len(core.waiters)
-        text = (
-            f"no connection available within {waited:g} s from pool {self.name}: "
-            f"{in_use} of {core.max_size} connections in use "
-            f"(pool_size={core.pool_size}, max_overflow={core.max_overflow}), "
-            f"{waiting} other checkout(s) waiting"
-        )
-        if connect_error is not None:
-            text += (
-                f"; opening a new connection failed {core.backoff.failures} time(s) in a row, "
-                f"last with: {self._io.describe_connect_error(connect_error)}"
-            )
-        oldest = core.oldest_holder()
-        if oldest is not None:
-            held = self._now() - oldest.checkout_at
-            who = f" by thread {oldest.thread_name!r}" if oldest.thread_name else ""
-            text += (
-                f". The longest-held connection (#{oldest.id}) has been checked out for "
-                f"{held:.1f} s, at {oldest.site()}{who}. Connections that are never given "
-                "back exhaust the pool: use 'with pool.connection() as conn:' or return "
-                "them in a 'finally:' block; set leak_threshold to log the stack of each "
-                "connection held too long"
-            )
-        return text
 
     # -- checkin -------------------------------------------------------------------------
     def putconn(self, conn: PooledConnection) -> None:

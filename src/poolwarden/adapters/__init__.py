@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._url import URL
+from .._url import URL, parse_url
 from .base import Adapter
 from .mysqlconnector import MySQLConnectorAdapter
 from .mysqldb import MySQLdbAdapter
@@ -14,7 +14,7 @@ from .psycopg2 import Psycopg2Adapter
 from .pymysql import PyMySQLAdapter
 from .sqlite import SQLiteAdapter
 
-__all__ = ["ADAPTERS", "Adapter", "for_connection", "for_exception", "for_url"]
+__all__ = ["ADAPTERS", "Adapter", "for_connection", "for_exception", "for_target", "for_url"]
 
 #: ``dialect+driver`` -> adapter class.
 ADAPTERS: dict[str, type[Adapter]] = {
@@ -64,3 +64,29 @@ def for_exception(exc: BaseException) -> Adapter | None:
     if cls is None:
         return None
     return cls(cls.import_driver(), lambda: None)
+
+
+def for_target(
+    target: Any, connect_args: Mapping[str, Any] | None, adapter: Adapter | None
+) -> tuple[Adapter, bool]:
+    """The adapter for a pool's ``target`` (URL or callable) and whether the driver is
+    still to be recognised from the first connection; every bad argument is a ValueError."""
+    if connect_args is not None and not isinstance(connect_args, Mapping):
+        raise ValueError(f"connect_args must be a mapping, got {type(connect_args).__name__}")
+    if adapter is not None:
+        if not isinstance(adapter, Adapter):
+            raise ValueError("adapter must be a poolwarden.adapters.Adapter instance")
+        return adapter, False
+    if isinstance(target, str):
+        return for_url(parse_url(target), connect_args or {}), False
+    if callable(target):
+        if connect_args:
+            raise ValueError(
+                "connect_args applies to URL targets only; pass them to "
+                "your connect callable instead"
+            )
+        return Adapter(None, target), True
+    raise ValueError(
+        "target must be a database URL such as 'mysql+pymysql://user:pw@host/db' or a "
+        f"zero-argument callable returning a DB-API connection, got {type(target).__name__}"
+    )
