@@ -49,7 +49,6 @@ class Background:
         entry: Entry,
         activity: int,
         saved: dict[str, Any] | None,
-        reusable: bool = True,
     ) -> None:
         raise NotImplementedError
 

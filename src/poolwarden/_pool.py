@@ -130,7 +130,6 @@ class Pool(Background):
         self._ping_after_idle = (
             0.0 if pre_ping else float("inf") if after_idle is None else after_idle
         )
-        self._probe = probe
         if configure is not None and not callable(configure):
             raise ValueError(
                 f"configure must be a callable taking a connection, got {configure!r}"
@@ -250,7 +249,7 @@ class Pool(Background):
             try:
                 if now >= entry.expires_at:
                     verdict = "retire"
-                elif self._probe and io.looks_dead(entry):
+                elif io.looks_dead(entry):  # no probe (probe=False): never "dead" here
                     verdict = "dead"
                 elif core.needs_ping(entry, now, self._ping_after_idle):
                     verdict = "ok" if io.ping(entry) else "dead"
@@ -348,11 +347,11 @@ class Pool(Background):
         else:
             self._release(entry)
 
-    def _release(self, entry: Entry, reusable: bool = True) -> None:
+    def _release(self, entry: Entry) -> None:
         """File an entry that needs no reset: the body of :meth:`putconn` for untouched
         connections, also used by pools whose own proxies did the reset (SQLAlchemy's)."""
-        if entry.leak_reported or self._orphans or not reusable:
-            self._give_back(entry, UNTOUCHED, None, reusable)
+        if entry.leak_reported or self._orphans:
+            self._give_back(entry, UNTOUCHED, None)
             if self._orphans:
                 self._reclaim_orphans()
             return
@@ -384,9 +383,8 @@ class Pool(Background):
         entry: Entry,
         activity: int,
         saved: dict[str, Any] | None,
-        reusable: bool = True,
     ) -> None:
-        worked, interrupted = False, None
+        reusable, worked, interrupted = True, False, None
         if activity != UNTOUCHED or saved is not None:
             try:
                 reusable, worked = self._io.reset(entry, activity, saved)

@@ -78,23 +78,21 @@ def check_config(
 
 
 def _read_idle_timeout(engine: Any) -> float | None:
-    from sqlalchemy import text
+    """The server's idle timeout for a session of ``engine``, asked through the adapter of
+    its driver (the same query the pool runs on its first connection)."""
+    from .adapters import for_connection
 
-    sql = {
-        "mysql": "SELECT @@session.wait_timeout",
-        "mariadb": "SELECT @@session.wait_timeout",
-        "postgresql": "SELECT setting::float / 1000 FROM pg_settings "
-        "WHERE name = 'idle_session_timeout'",
-    }.get(engine.dialect.name)
-    if sql is None:
-        return None
     try:
-        with engine.connect() as conn:
-            value = conn.execute(text(sql)).scalar()
+        conn = engine.raw_connection()
+        try:
+            dbapi_connection = conn.dbapi_connection
+            adapter = for_connection(dbapi_connection, lambda: None)
+            return adapter.server_idle_timeout(dbapi_connection)
+        finally:
+            conn.close()
     except Exception as exc:
         log.info("could not read the server's idle timeout: %r", exc)
         return None
-    return float(value) if value else None
 
 
 def init_app(app: Any, db: Any = None, **options: Any) -> list[str]:
