@@ -393,6 +393,20 @@ def part_fairness(s: Settings) -> list[str]:
     return rows
 
 
+def record_results(name: str, text: str) -> None:
+    """Put ``text`` between ``<!-- name:start -->`` and ``<!-- name:end -->`` in
+    benchmarks/README.md (appended the first time)."""
+    readme = Path(__file__).with_name("README.md")
+    current = readme.read_text()
+    block = f"<!-- {name}:start -->\n{text}\n<!-- {name}:end -->"
+    pattern = re.compile(rf"<!-- {name}:start -->.*<!-- {name}:end -->", re.S)
+    if pattern.search(current):
+        current = pattern.sub(lambda _: block, current)
+    else:
+        current += "\n" + block + "\n"
+    readme.write_text(current)
+
+
 def machine() -> list[str]:
     import pymysql
 
@@ -455,15 +469,7 @@ def main() -> int:
     text = "\n".join(out)
     print(text)
     if args.write:
-        readme = Path(__file__).with_name("README.md")
-        current = readme.read_text()
-        block = f"<!-- bench_pool:start -->\n{text}\n<!-- bench_pool:end -->"
-        pattern = re.compile(r"<!-- bench_pool:start -->.*<!-- bench_pool:end -->", re.S)
-        readme.write_text(
-            pattern.sub(lambda _: block, current)
-            if pattern.search(current)
-            else current + "\n" + block + "\n"
-        )
+        record_results("bench_pool", text)
     return 0
 
 

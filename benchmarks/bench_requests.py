@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -27,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_pool import run_threads
+from bench_pool import record_results, run_threads
 
 import poolwarden
 
@@ -212,15 +211,7 @@ def main() -> int:
     )
     print(text)
     if args.write:
-        readme = Path(__file__).with_name("README.md")
-        current = readme.read_text()
-        block = f"<!-- bench_requests:start -->\n{text}\n<!-- bench_requests:end -->"
-        pattern = re.compile(r"<!-- bench_requests:start -->.*<!-- bench_requests:end -->", re.S)
-        if pattern.search(current):
-            current = pattern.sub(lambda _: block, current)
-        else:
-            current += "\n" + block + "\n"
-        readme.write_text(current)
+        record_results("bench_requests", text)
     return 0
 
 

@@ -83,12 +83,7 @@ class FaultProxy:
     def blackhole(self) -> int:
         """Silently stop every current connection; return how many."""
         with self._lock:
-            pairs = [p for p in self._pairs if not p.dead]
-            for pair in pairs:
-                pair.dead = True
-                for sock in (pair.client, pair.upstream):
-                    with contextlib.suppress(KeyError, ValueError):
-                        self._selector.unregister(sock)
+            pairs = self._silence_all()
             ports = [pair.client.getpeername()[1] for pair in pairs]
         self._drop_packets(ports)
         return len(pairs)
@@ -127,14 +122,21 @@ class FaultProxy:
             self._nft_rules = False
 
     # -- internals -----------------------------------------------------------------------
+    def _silence_all(self) -> list[_Pair]:
+        """Mark every live pair dead and stop forwarding it (caller holds the lock)."""
+        pairs = [p for p in self._pairs if not p.dead]
+        for pair in pairs:
+            pair.dead = True
+            for sock in (pair.client, pair.upstream):
+                with contextlib.suppress(KeyError, ValueError):
+                    self._selector.unregister(sock)
+        return pairs
+
     def _drop_all(self, abort: bool) -> int:
         with self._lock:
-            pairs = [p for p in self._pairs if not p.dead]
+            pairs = self._silence_all()
             for pair in pairs:
-                pair.dead = True
                 for sock in (pair.client, pair.upstream):
-                    with contextlib.suppress(KeyError, ValueError):
-                        self._selector.unregister(sock)
                     if abort:  # linger 0: close() sends RST instead of FIN
                         sock.setsockopt(
                             socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)

@@ -4,7 +4,6 @@ timeout says why."""
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 
 from poolwarden import Pool, PoolTimeout
 from tests.faults.conftest import record, wait_until
-from tests.faults.workload import request, run
+from tests.faults.workload import request_in_thread, run
 
 APP = "pwapp"
 
@@ -59,21 +58,6 @@ def occupy(server: Any, user: str, count: int) -> list[Any]:
     ]
 
 
-def checkout_in_thread(pool: Pool, timeout: float) -> tuple[threading.Thread, list[Any]]:
-    outcome: list[Any] = []
-
-    def work() -> None:
-        try:
-            request(pool, timeout=timeout)
-            outcome.append(time.monotonic())
-        except Exception as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    return thread, outcome
-
-
 def test_connection_limit_reached_then_freed(target: tuple[Any, str]) -> None:
     """The account's connection limit (MySQL 1203, PostgreSQL's role CONNECTION LIMIT) is
     used up by others; the pool waits, then gets a connection once one is freed."""
@@ -81,7 +65,7 @@ def test_connection_limit_reached_then_freed(target: tuple[Any, str]) -> None:
     user = limited_account(server, 2)
     blockers = occupy(server, user, 2)
     with Pool(server.url(driver, user=user), pool_size=2) as pool:
-        thread, outcome = checkout_in_thread(pool, timeout=20)
+        thread, outcome = request_in_thread(pool, timeout=20)
         time.sleep(1.0)
         assert not outcome  # still waiting, not failed
         blockers.pop().close()
@@ -123,7 +107,7 @@ def test_max_connections_exhausted_then_freed(target: tuple[Any, str]) -> None:
         blockers, refusal = fill_server(server, user)
         assert "1040" in str(refusal) or "connection slots" in str(refusal), refusal
         with Pool(server.url(driver, user=user), pool_size=2) as pool:
-            thread, outcome = checkout_in_thread(pool, timeout=20)
+            thread, outcome = request_in_thread(pool, timeout=20)
             time.sleep(1.0)
             assert not outcome
             blockers.pop().close()
@@ -185,7 +169,7 @@ def test_server_down_at_start_then_up(target: tuple[Any, str]) -> None:
     server, driver = target
     server.stop()
     with Pool(server.url(driver), pool_size=2) as pool:
-        thread, outcome = checkout_in_thread(pool, timeout=30)
+        thread, outcome = request_in_thread(pool, timeout=30)
         time.sleep(1.5)
         assert not outcome
         server.start()

@@ -3,7 +3,6 @@ nothing after it does."""
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from poolwarden import Pool
 from tests.faults.conftest import IN_CI, record
 from tests.faults.proxy import FaultProxy, nft_available
-from tests.faults.workload import request, run, sleep_sql, warm
+from tests.faults.workload import request_in_thread, run, sleep_sql, warm
 
 REQUESTS = 9
 
@@ -26,29 +25,21 @@ SILENT_PATH_LIMITS = {
 }
 
 
-def long_query_in_thread(pool: Pool, sql: str) -> tuple[threading.Thread, list[BaseException]]:
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            request(pool, sql)
-        except Exception as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    return thread, errors
+def failures(outcome: list[Any]) -> list[BaseException]:
+    """The exceptions among a threaded request's outcome."""
+    return [item for item in outcome if isinstance(item, BaseException)]
 
 
 def test_server_restart_mid_query(target: tuple[Any, str]) -> None:
     server, driver = target
     with Pool(server.url(driver), pool_size=3) as pool:
         warm(pool, 3)
-        thread, inflight = long_query_in_thread(pool, sleep_sql(server.kind, 10))
+        thread, outcome = request_in_thread(pool, sleep_sql(server.kind, 10))
         time.sleep(0.5)
         server.restart()
         back = time.monotonic()
         thread.join(30)
+        inflight = failures(outcome)
         errors = run(pool, REQUESTS)
         recovery = time.monotonic() - back
         stats = pool.stats()
@@ -75,10 +66,11 @@ def test_blackholed_network_mid_query(target: tuple[Any, str], proxy: FaultProxy
     with Pool(url, pool_size=3, validation_timeout=1.0) as pool:
         warm(pool, 3)
         started = time.monotonic()
-        thread, inflight = long_query_in_thread(pool, sleep_sql(server.kind, 1))
+        thread, outcome = request_in_thread(pool, sleep_sql(server.kind, 1))
         time.sleep(0.3)
         assert proxy.blackhole() == 3
         thread.join(30)
+        inflight = failures(outcome)
         failed_after = time.monotonic() - started
         # The failure made every idle connection suspect: each is pinged (and found dead)
         # before reuse instead of being handed out to hang.
@@ -101,10 +93,11 @@ def test_connections_closed_mid_query(target: tuple[Any, str], proxy: FaultProxy
     server, driver = target
     with Pool(server.url(driver, port=proxy.port), pool_size=3) as pool:
         warm(pool, 3)
-        thread, inflight = long_query_in_thread(pool, sleep_sql(server.kind, 2))
+        thread, outcome = request_in_thread(pool, sleep_sql(server.kind, 2))
         time.sleep(0.3)
         proxy.close()
         thread.join(30)
+        inflight = failures(outcome)
         back = time.monotonic()
         errors = run(pool, REQUESTS)
         recovery = time.monotonic() - back

@@ -40,6 +40,25 @@ def run(pool: Pool, count: int, threads: int = 3, sql: str = "SELECT 1") -> list
     return errors
 
 
+def request_in_thread(
+    pool: Pool, sql: str = "SELECT 1", timeout: float = 30.0
+) -> tuple[threading.Thread, list[Any]]:
+    """Start one request in a thread; its outcome lands in the list: the monotonic time it
+    succeeded, or the exception it raised."""
+    outcome: list[Any] = []
+
+    def work() -> None:
+        try:
+            request(pool, sql, timeout)
+            outcome.append(time.monotonic())
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread, outcome
+
+
 def warm(pool: Pool, count: int) -> list[int]:
     """Open ``count`` connections (all checked out at once, then returned); return their
     server session ids."""
