@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from ._pool import Pool
 from ._proxy import PooledConnection, PooledCursor
+from ._retry import is_disconnect_error, retry_on_disconnect
 from ._stats import Percentiles, PoolStats
 from ._url import URL, parse_url
-from .errors import ConnectionReturned, PoolClosed, PoolError, PoolTimeout
+from .errors import ConnectionLost, ConnectionReturned, PoolClosed, PoolError, PoolTimeout
 
 __all__ = [
     "URL",
+    "ConnectionLost",
     "ConnectionReturned",
     "Percentiles",
     "Pool",
@@ -27,7 +29,9 @@ __all__ = [
     "PoolTimeout",
     "PooledConnection",
     "PooledCursor",
+    "is_disconnect_error",
     "parse_url",
+    "retry_on_disconnect",
 ]
 
 __version__ = "0.1.0"

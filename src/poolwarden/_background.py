@@ -43,6 +43,7 @@ class Background:
     _keepalive_setting: float | str | None
     _keepalive: float | None
     _lifetime_pending: bool
+    _server_idle_timeout: float | None
 
     def _give_back(
         self,
@@ -120,6 +121,7 @@ class Background:
             if not self._lifetime_pending:
                 return
             self._lifetime_pending = False
+            self._server_idle_timeout = timeout
             if self._max_lifetime == "auto":
                 self._core.set_lifetime(PoolCore.auto_lifetime(timeout))
             if self._keepalive_setting == "auto" and timeout:

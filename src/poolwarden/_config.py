@@ -27,24 +27,26 @@ def check_count(name: str, value: Any, minimum: int = 0) -> int:
     return value
 
 
-def check_seconds(name: str, value: Any) -> float:
-    """A finite number of seconds ``> 0``."""
+def check_seconds(name: str, value: Any, zero_ok: bool = False) -> float:
+    """A finite number of seconds ``> 0`` (``>= 0`` if ``zero_ok``)."""
+    bound = ">= 0" if zero_ok else "> 0"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
+        raise ValueError(f"{name} must be a number of seconds {bound}, got {value!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+        raise ValueError(f"{name} must be a number of seconds {bound}, got {value!r}")
     return float(value)
 
 
-def check_optional_seconds(name: str, value: Any) -> float | None:
-    """``None``, or a finite number of seconds ``> 0``."""
+def check_optional_seconds(name: str, value: Any, zero_ok: bool = False) -> float | None:
+    """``None``, or a finite number of seconds ``> 0`` (``>= 0`` if ``zero_ok``)."""
     if value is None:
         return None
     try:
-        return check_seconds(name, value)
+        return check_seconds(name, value, zero_ok)
     except ValueError:
+        bound = ">= 0" if zero_ok else "> 0"
         raise ValueError(
-            f"{name} must be a number of seconds > 0 or None, got {value!r}"
+            f"{name} must be a number of seconds {bound} or None, got {value!r}"
         ) from None
 
 

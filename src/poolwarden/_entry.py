@@ -15,8 +15,9 @@ class Entry:
     """One open connection and what the pool knows about it.
 
     An entry lives as long as its connection; each checkout gets a new, short-lived proxy
-    (:class:`~poolwarden.PooledConnection`) that points back here. All fields are read and
-    written under the pool's lock, except ``raw``, which never changes.
+    (:class:`~poolwarden.PooledConnection`) that points back here. Fields are read and
+    written under the pool's lock, except ``raw`` and ``probe``, which change only while
+    checked out, by the holder (a held connection found dead is replaced in place).
     """
 
     __slots__ = (

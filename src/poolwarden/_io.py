@@ -17,7 +17,7 @@ from ._probe import make_probe
 from ._proxy import IN_TRANSACTION
 from .adapters import Adapter, for_connection
 
-__all__ = ["ConnectionIO"]
+__all__ = ["ConnectionIO", "bounded_ping"]
 
 log = logging.getLogger("poolwarden")
 
@@ -106,19 +106,11 @@ class ConnectionIO:
 
     def ping(self, entry: Entry) -> bool:
         """One round trip, cut off after ``validation_timeout``; True if it answered."""
-        adapter, raw = self.adapter, entry.raw
-        fd = adapter.fileno(raw)
-        ticket = _watchdog.guard(fd, time.monotonic() + self.validation_timeout) if fd else None
-        try:
-            adapter.ping(raw)
-            alive = True
-        except Exception as exc:
-            log.info("connection #%d did not answer a ping: %s", entry.id, self.redact(repr(exc)))
-            alive = False
-        finally:
-            if ticket is not None and _watchdog.release(ticket):
-                alive = False  # cut off by the deadline, even if an answer raced in
-        return alive
+        error = bounded_ping(self.adapter, entry.raw, self.validation_timeout)
+        if error is not None:
+            text = self.redact(repr(error))
+            log.info("connection #%d did not answer a ping: %s", entry.id, text)
+        return error is None
 
     # -- reset ---------------------------------------------------------------------------
     def reset(
@@ -173,3 +165,20 @@ class ConnectionIO:
         text = self.redact(repr(exc))
         hint = self.adapter.explain_connect_error(exc)
         return f"{text} ({hint})" if hint else text
+
+
+def bounded_ping(adapter: Adapter, raw: Any, timeout: float) -> BaseException | None:
+    """Ping ``raw`` through ``adapter``, cut off after ``timeout`` seconds: None if it
+    answered, else the driver's error (a ``TimeoutError`` when the deadline cut it off)."""
+    fd = adapter.fileno(raw)
+    ticket = _watchdog.guard(fd, time.monotonic() + timeout) if fd else None
+    error: BaseException | None = None
+    try:
+        adapter.ping(raw)
+    except Exception as exc:
+        error = exc
+    finally:
+        if ticket is not None and _watchdog.release(ticket) and error is None:
+            # Cut off by the deadline, even if an answer raced in.
+            error = TimeoutError(f"no answer to a ping within {timeout:g} s")
+    return error

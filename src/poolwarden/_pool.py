@@ -25,13 +25,14 @@ from ._config import (
 )
 from ._core import PoolCore, Waiter
 from ._entry import Entry
+from ._held import HeldVerdict, check_held, lost_error
 from ._housekeeper import Housekeeper
 from ._io import ConnectionIO
 from ._messages import timeout_message
 from ._proxy import UNTOUCHED, PooledConnection
 from ._stats import PoolStats
 from .adapters import Adapter, for_target
-from .errors import ConnectionReturned, PoolClosed, PoolError, PoolTimeout
+from .errors import ConnectionLost, ConnectionReturned, PoolClosed, PoolError, PoolTimeout
 
 __all__ = ["Pool"]
 
@@ -82,6 +83,11 @@ class Pool(Background):
         probe: poll each idle connection's socket before handing it out.
         leak_threshold: seconds after which a connection still checked out is logged, once,
             with the stack that checked it out (``None``: off).
+        held_check_after: seconds a borrower may leave its connection unused before the
+            next operation first probes it (no round trip). If the server closed it
+            meanwhile, it is replaced in place when no transaction was open, or the
+            operation raises :class:`~poolwarden.ConnectionLost` when one was.
+            ``None``: never check.
         max_connecting: connect attempts allowed at the same time.
         connect_args: extra keyword arguments for the driver's ``connect()``.
         configure: called with each new DB-API connection before first use.
@@ -107,6 +113,7 @@ class Pool(Background):
         validation_timeout: float = 5.0,
         probe: bool = True,
         leak_threshold: float | None = None,
+        held_check_after: float | None = 1.0,
         max_connecting: int = 4,
         connect_args: Mapping[str, Any] | None = None,
         configure: Callable[[Any], None] | None = None,
@@ -117,6 +124,10 @@ class Pool(Background):
         pool_size, max_overflow, min_idle = check_sizes(pool_size, max_overflow, min_idle)
         self._timeout = check_seconds("timeout", timeout)
         self._leak_threshold = check_optional_seconds("leak_threshold", leak_threshold)
+        held_after = check_optional_seconds("held_check_after", held_check_after, zero_ok=True)
+        self._held_check_after = float("inf") if held_after is None else held_after
+        #: The server's idle timeout for a session, once read (for ConnectionLost).
+        self._server_idle_timeout: float | None = None
         self._idle_timeout = check_optional_seconds("idle_timeout", idle_timeout)
         self._max_lifetime = check_lifetime("max_lifetime", max_lifetime)
         self._keepalive_setting = check_lifetime("keepalive", keepalive)
@@ -409,6 +420,52 @@ class Pool(Background):
             )
         if interrupted is not None:
             raise interrupted
+
+    # -- connections held by borrowers ---------------------------------------------------
+    def _held_verdict(self, entry: Entry, used: bool) -> HeldVerdict | None:
+        """Is the connection a borrower kept unused dead? (See ``_held.check_held``.)"""
+        io = self._io
+        return check_held(io.adapter, entry.raw, entry.probe, used, io.validation_timeout)
+
+    def _held_lost(self, entry: Entry, idle: float) -> ConnectionLost:
+        """A held connection died with a transaction open: it is closed when it comes
+        back, older idle ones become suspect, and the borrower gets this error."""
+        entry.broken = True
+        with self._lock:
+            self._core.counters.held_lost += 1
+            self._core.suspect_all(self._now())
+        log.warning(
+            "connection #%d, checked out at %s, was lost with a transaction open after "
+            "%.1f s unused",
+            entry.id,
+            entry.site(),
+            idle,
+        )
+        return lost_error(self._adapter, idle, self._server_idle_timeout)
+
+    def _replace_held(self, entry: Entry) -> Any:
+        """Put a new connection into the dead one's place, in the borrower's hands: the
+        same slot, so no other borrower waits for it. Returns the new driver connection;
+        if connecting fails, the error propagates and the entry is closed on return."""
+        entry.broken = True
+        raw, probe = self._io.open()
+        dead, entry.raw, entry.probe, entry.broken = entry.raw, raw, probe, False
+        try:
+            self._io.adapter.discard(dead, "held connection found dead")
+        except Exception as exc:
+            log.debug("discarding connection #%d failed: %r", entry.id, exc)
+        now = self._now()
+        with self._lock:
+            core = self._core
+            core.counters.connects += 1
+            core.counters.closes += 1
+            core.counters.discards += 1
+            core.counters.held_replaced += 1
+            core.suspect_all(now)
+            entry.created_at = entry.checked_at = entry.last_used = now
+            core._set_expiry(entry)
+        log.info("connection #%d died while held unused and was replaced", entry.id)
+        return raw
 
     def _suspect_others(self) -> None:
         """A borrower's operation hit a disconnect: ping every idle connection checked

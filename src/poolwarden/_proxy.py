@@ -5,6 +5,11 @@ whether the borrower ran anything (so the reset on return can skip a needless ro
 remembers connection attributes the borrower changed (so they are restored), sees every
 error an operation raises (so a dead connection is never reused), and refuses to work once
 the connection has gone back to the pool.
+
+A connection the borrower kept unused for a while is checked before its next operation
+(see ``_held``): if the server closed it meanwhile, it is replaced in place when nothing
+can be lost, or the borrower gets :class:`~poolwarden.ConnectionLost` when a transaction
+was open.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ def _tracked(name: str) -> property:
 
     def set_(self: PooledConnection, value: Any) -> None:
         raw = self._live()
-        self._remember(name, lambda: getattr(raw, name))
+        self._remember(name, lambda: getattr(raw, name), value)
         setattr(raw, name, value)
 
     return property(get, set_, doc=f"The driver's ``{name}``; restored when returned.")
@@ -48,7 +53,17 @@ class PooledConnection:
     the pool; afterwards every use raises :class:`~poolwarden.ConnectionReturned`.
     """
 
-    __slots__ = ("__weakref__", "_activity", "_entry", "_pool", "_raw", "_saved")
+    __slots__ = (
+        "__weakref__",
+        "_activity",
+        "_applied",
+        "_entry",
+        "_last_op",
+        "_lost",
+        "_pool",
+        "_raw",
+        "_saved",
+    )
 
     def __init__(self, pool: Pool, entry: Entry) -> None:
         self._pool = pool
@@ -57,15 +72,21 @@ class PooledConnection:
         #: UNTOUCHED, USED (session may have changed) or IN_TRANSACTION (something ran since
         #: the last commit or rollback): the reset on return does only what this requires.
         self._activity = UNTOUCHED
-        #: Original values of attributes the borrower changed.
+        #: Original values of attributes the borrower changed, and the values it set
+        #: (applied again to a connection that replaces a dead one).
         self._saved: dict[str, Any] | None = None
+        self._applied: dict[str, Any] | None = None
+        #: When the borrower last started an operation; minus infinity while ``_lost``.
+        self._last_op = entry.checkout_at
+        #: The message of the ConnectionLost raised, until the borrower rolls back.
+        self._lost: str | None = None
 
     # -- the DB-API surface --------------------------------------------------------------
     def cursor(self, *args: Any, **kwargs: Any) -> PooledCursor:
         """A cursor on the pooled connection (arguments go to the driver)."""
-        raw = self._live()
+        raw = self._before_operation()
         try:
-            return PooledCursor(self, raw.cursor(*args, **kwargs))
+            return PooledCursor(self, raw.cursor(*args, **kwargs), raw, args, kwargs)
         except BaseException as exc:
             self._failed(exc)
             raise
@@ -76,14 +97,32 @@ class PooledConnection:
         self._activity = USED
 
     def rollback(self) -> None:
-        """Roll back the current transaction."""
-        self._call("rollback")
+        """Roll back the current transaction. After :class:`~poolwarden.ConnectionLost`
+        (the server already rolled it back), this replaces the dead connection."""
+        raw = self._live()
+        now = self._pool._now()
+        if now - self._last_op >= self._pool._held_check_after:
+            checked = self._check_held(now, ending=True)
+            if checked is not raw:  # replaced: the new connection has nothing to roll back
+                self._last_op = now
+                return
+        self._last_op = now
+        try:
+            raw.rollback()
+        except BaseException as exc:
+            self._failed(exc)
+            raise
         self._activity = USED
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         """``Connection.execute`` of drivers that have one (psycopg 3, sqlite3)."""
+        raw = self._before_operation()
         self._activity = IN_TRANSACTION
-        return self._call("execute", *args, **kwargs)
+        try:
+            return raw.execute(*args, **kwargs)
+        except BaseException as exc:
+            self._failed(exc)
+            raise
 
     def close(self) -> None:
         """Give the connection back to the pool (it stays open there)."""
@@ -125,7 +164,7 @@ class PooledConnection:
     def _set_autocommit(self, value: bool) -> None:
         raw = self._live()
         adapter = self._pool._adapter
-        self._remember("autocommit", lambda: adapter.get_autocommit(raw))
+        self._remember("autocommit", lambda: adapter.get_autocommit(raw), value)
         try:
             adapter.set_autocommit(raw, value)
         except BaseException as exc:
@@ -185,19 +224,64 @@ class PooledConnection:
         return self._raw
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        raw = self._live()
+        raw = self._before_operation()
         try:
             return getattr(raw, method)(*args, **kwargs)
         except BaseException as exc:
             self._failed(exc)
             raise
 
-    def _remember(self, name: str, read: Callable[[], Any]) -> None:
+    def _before_operation(self) -> Any:
+        """The driver connection to run the next operation on: checked first when the
+        borrower left it unused long enough for the server to have closed it."""
+        raw = self._live()
+        now = self._pool._now()
+        if now - self._last_op >= self._pool._held_check_after:
+            raw = self._check_held(now)
+        self._last_op = now
+        return raw
+
+    def _check_held(self, now: float, ending: bool = False) -> Any:
+        """The held-connection check (a socket probe, no round trip). A dead connection is
+        replaced in place when no transaction was open on it, or when the borrower is
+        ``ending`` it with a rollback anyway; otherwise the borrower gets ConnectionLost,
+        and again at each operation until it rolls back."""
+        pool, entry = self._pool, self._entry
+        assert entry is not None
+        lost = self._lost
+        if lost is not None and not ending:
+            raise pool._adapter.connection_lost(
+                f"{lost} [this connection's transaction was lost: call rollback() first]"
+            )
+        if lost is None:
+            verdict = pool._held_verdict(entry, self._activity == IN_TRANSACTION)
+            if verdict is None:
+                return self._raw
+            error, open_transaction = verdict
+            if open_transaction and not ending:
+                lost_error = pool._held_lost(entry, now - self._last_op)
+                self._lost = lost_error.reason
+                self._last_op = float("-inf")  # every operation comes back here
+                raise lost_error from error
+        raw = self._raw = pool._replace_held(entry)
+        self._lost = None
+        self._activity = UNTOUCHED
+        for name, value in (self._applied or {}).items():
+            if name == "autocommit":
+                pool._adapter.set_autocommit(raw, value)
+            else:
+                setattr(raw, name, value)
+        return raw
+
+    def _remember(self, name: str, read: Callable[[], Any], value: Any) -> None:
         saved = self._saved
         if saved is None:
             saved = self._saved = {}
+            self._applied = {}
         if name not in saved:
             saved[name] = read()
+        assert self._applied is not None
+        self._applied[name] = value
 
     def _failed(self, exc: BaseException) -> None:
         """An operation raised: if the connection cannot be trusted any more, mark it so it
@@ -214,13 +298,26 @@ class PooledConnection:
 
 
 class PooledCursor:
-    """A driver cursor whose errors the pool sees; everything else is forwarded."""
+    """A driver cursor whose errors the pool sees; everything else is forwarded. If the
+    connection under it is replaced (it died while held), the next statement runs on a
+    new cursor of the new connection, made with the same arguments."""
 
-    __slots__ = ("_conn", "_cursor")
+    __slots__ = ("_args", "_conn", "_cursor", "_kwargs", "_source")
 
-    def __init__(self, conn: PooledConnection, cursor: Any) -> None:
+    def __init__(
+        self,
+        conn: PooledConnection,
+        cursor: Any,
+        source: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
         self._conn = conn
         self._cursor = cursor
+        #: The driver connection the cursor belongs to, and how it was made.
+        self._source = source
+        self._args = args
+        self._kwargs = kwargs
 
     def _run(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         conn = self._conn
@@ -232,17 +329,31 @@ class PooledCursor:
             conn._failed(exc)
             raise
 
+    def _send(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run a statement: the server is about to be asked something."""
+        conn = self._conn
+        raw = conn._before_operation()
+        if raw is not self._source:
+            self._cursor = raw.cursor(*self._args, **self._kwargs)
+            self._source = raw
+        conn._activity = IN_TRANSACTION
+        try:
+            return getattr(self._cursor, method)(*args, **kwargs)
+        except BaseException as exc:
+            conn._failed(exc)
+            raise
+
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         """Run one statement."""
-        return self._run("execute", args, kwargs)
+        return self._send("execute", args, kwargs)
 
     def executemany(self, *args: Any, **kwargs: Any) -> Any:
         """Run one statement for each parameter set."""
-        return self._run("executemany", args, kwargs)
+        return self._send("executemany", args, kwargs)
 
     def callproc(self, *args: Any, **kwargs: Any) -> Any:
         """Call a stored procedure."""
-        return self._run("callproc", args, kwargs)
+        return self._send("callproc", args, kwargs)
 
     def fetchone(self) -> Any:
         """Next row, or ``None``."""

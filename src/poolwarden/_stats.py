@@ -97,6 +97,10 @@ class Counters:
     ping_failures: int = 0
     #: Connections closed for age (lifetime) or idleness (idle_timeout).
     retired: int = 0
+    #: Held connections found dead before an operation and replaced in place (no
+    #: transaction was open), and those reported lost with ConnectionLost (one was).
+    held_replaced: int = 0
+    held_lost: int = 0
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,8 @@ class PoolStats:
     pings: int
     ping_failures: int
     retired: int
+    held_replaced: int
+    held_lost: int
     wait_time: Percentiles
     hold_time: Percentiles
 
@@ -151,6 +157,7 @@ class PoolStats:
             f"peak_in_use={self.peak_in_use} | connects={self.connects} "
             f"connect_failures={self.connect_failures} checkouts={self.checkouts} "
             f"timeouts={self.timeouts} closes={self.closes} leaks={self.leaks} "
-            f"found_dead={self.found_dead} retired={self.retired} | "
+            f"found_dead={self.found_dead} retired={self.retired} "
+            f"held_replaced={self.held_replaced} held_lost={self.held_lost} | "
             f"wait: {self.wait_time} | hold: {self.hold_time}"
         )

@@ -6,7 +6,7 @@ type and error code intact. These classes cover what only the pool can know.
 
 from __future__ import annotations
 
-__all__ = ["ConnectionReturned", "PoolClosed", "PoolError", "PoolTimeout"]
+__all__ = ["ConnectionLost", "ConnectionReturned", "PoolClosed", "PoolError", "PoolTimeout"]
 
 
 class PoolError(Exception):
@@ -36,3 +36,24 @@ class ConnectionReturned(PoolError):
     """A connection proxy was used, or returned, after it had been given back to the pool."""
 
     __module__ = "poolwarden"
+
+
+class ConnectionLost(PoolError):
+    """A connection held by its borrower died while a transaction was open on it.
+
+    Raised before the next operation is sent, when the connection sat unused in the
+    borrower's hands, the socket shows the server closed it, and statements had run since
+    the last commit or rollback: that uncommitted work is gone. What is raised is a subclass
+    of both this class and the driver's ``OperationalError`` (with MySQL's error code 2013),
+    so existing ``except`` clauses still catch it. Its ``__cause__`` is the driver's own
+    error for the dead connection. Call ``rollback()``, then run the transaction again.
+    """
+
+    __module__ = "poolwarden"
+
+    #: What happened, in words (the message without the driver's error code).
+    reason: str = ""
+    #: Seconds the connection sat unused before the operation that found it dead.
+    idle_seconds: float = 0.0
+    #: The server's idle timeout for the session, if the pool read it (seconds).
+    server_idle_timeout: float | None = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -63,17 +61,6 @@ def kill(url: str, target_id: int) -> None:
             cur.execute(f"KILL {target_id}")
         else:
             cur.execute("SELECT pg_terminate_backend(%s)", (target_id,))
-
-
-@pytest.fixture
-def table(db_url: str) -> Iterator[str]:
-    name = f"pw_test_{uuid.uuid4().hex[:10]}"
-    with admin(db_url) as adm:
-        cur = adm.cursor()
-        cur.execute(f"CREATE TABLE {name} (id INT PRIMARY KEY)")
-    yield name
-    with admin(db_url) as adm:
-        adm.cursor().execute(f"DROP TABLE {name}")
 
 
 def test_query_and_reuse(db_url: str) -> None:

@@ -1,5 +1,6 @@
 """Hypothesis drives a real Pool (threads, locks, connector threads) on the fake driver
-through checkouts, returns, failing operations, failing connects, resizes and close."""
+through checkouts, returns, failing operations, failing connects, resizes, close, and
+connections that die in their borrowers' hands."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from poolwarden import Pool, PoolClosed, PooledConnection, PoolTimeout
+from poolwarden import ConnectionLost, Pool, PoolClosed, PooledConnection, PoolTimeout
 from tests.fakedb import ACCESS_DENIED, FakeAdapter, FakeServer, OperationalError
 
 
@@ -23,6 +24,7 @@ class PoolMachine(RuleBasedStateMachine):
             pool_size=2,
             max_overflow=1,
             timeout=5,
+            held_check_after=0,  # check before every operation: no waiting in tests
         )
         self.held: list[PooledConnection] = []
 
@@ -83,6 +85,33 @@ class PoolMachine(RuleBasedStateMachine):
         idle = [c for c in self.server.open_connections if id(c) not in held and c.alive]
         if idle:
             idle[index % len(idle)].server_closes()
+
+    @precondition(lambda self: self.held)
+    @rule(index=st.integers(min_value=0), in_transaction=st.booleans())
+    def held_connection_dies(self, index: int, in_transaction: bool) -> None:
+        conn = self.held[index % len(self.held)]
+        dead = conn.raw
+        if in_transaction:
+            try:
+                conn.cursor().execute("INSERT 1")
+            except OperationalError:
+                return  # an injected failure, or the pool was closed and it is broken
+        dead.server_closes()
+        try:
+            try:
+                conn.cursor().execute("SELECT 1")
+            except ConnectionLost:
+                assert dead.in_transaction, "reported a transaction that was not open"
+                conn.rollback()  # a new connection takes its place
+            else:
+                assert not dead.in_transaction, "replaced a connection with a transaction open"
+        except OperationalError as exc:
+            assert exc.args[0] == ACCESS_DENIED  # the replacement's connect failed
+            return
+        assert conn.raw is not dead and conn.raw.alive and not dead.open
+        dead.holder = None
+        assert conn.raw.holder is None, "connection handed to two holders"
+        conn.raw.holder = conn
 
     @rule(what=st.sampled_from(["connect", "rollback"]))
     def inject_failure(self, what: str) -> None:

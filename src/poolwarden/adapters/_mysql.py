@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any, ClassVar
 
 from .._url import URL
@@ -55,6 +57,9 @@ DISCONNECT_MESSAGES: tuple[str, ...] = (
     "connection to mysql is not available",
     "(0, '')",
 )
+
+#: Server errors sent, unasked, just before the server closes a connection.
+CLOSING_ERRORS: frozenset[int] = frozenset({1053, 1927, 4031})
 
 #: SERVER_STATUS flags from the MySQL protocol's OK/EOF packets.
 SERVER_STATUS_IN_TRANS = 0x0001
@@ -131,6 +136,32 @@ class MySQLAdapter(Adapter):
     def explain_connect_error(self, exc: BaseException) -> str | None:
         """Name the limit behind 1040, 1203 and 1226."""
         return CONNECT_LIMITS.get(self.error_code(exc) or 0)
+
+    def lost_error_args(self, message: str) -> tuple[Any, ...]:
+        """``(2013, message)``: CR_SERVER_LOST, which every MySQL dialect and retry recipe
+        already treats as a lost connection."""
+        return (2013, message)
+
+    def held_readable_means_dead(self, raw: Any) -> bool:
+        """Peek at what is waiting, without consuming it: end of stream, a reset, or an
+        error packet the server sends before closing (MySQL 8's 4031, MariaDB's 1927) mean
+        the connection is gone; anything else is a result the borrower has yet to read."""
+        fd = self.fileno(raw)
+        if fd is None:
+            return True
+        try:
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                head = sock.recv(7, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False  # nothing there after all: alive
+        except OSError:
+            return True  # reset by the server
+        if not head:
+            return True  # the server closed its end
+        # A packet: 3-byte length, sequence id, then 0xFF and a 2-byte code for an error.
+        if len(head) < 7 or head[4] != 0xFF:
+            return False
+        return int.from_bytes(head[5:7], "little") in CLOSING_ERRORS
 
     def get_autocommit(self, raw: Any) -> bool:
         """Autocommit as the server last reported it."""

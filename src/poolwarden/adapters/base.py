@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from .._url import URL
+from ..errors import ConnectionLost
 
 __all__ = ["Adapter", "coerce_options"]
 
@@ -206,6 +207,26 @@ class Adapter:
         (server starting, down, or full), so waiters should keep waiting."""
         return False
 
+    def connection_lost(self, message: str) -> ConnectionLost:
+        """A :class:`~poolwarden.ConnectionLost` that is also the driver's
+        ``OperationalError``, so the borrower's existing ``except`` clauses catch it."""
+        base = getattr(self.dbapi, "OperationalError", None)
+        lost = _lost_class(base if isinstance(base, type) else None)
+        error = lost(*self.lost_error_args(message))
+        return error  # type: ignore[no-any-return]
+
+    def lost_error_args(self, message: str) -> tuple[Any, ...]:
+        """Constructor arguments of the driver's ``OperationalError`` for a lost connection
+        (MySQL drivers put error code 2013 first)."""
+        return (message,)
+
+    def held_readable_means_dead(self, raw: Any) -> bool:
+        """The socket of a connection *in a borrower's hands* is readable: is it gone?
+        Unlike an idle pooled connection it may hold a result the borrower has not read
+        yet, so drivers that can tell (MySQL's) look closer; the default trusts
+        :meth:`readable_means_dead`."""
+        return self.readable_means_dead(raw)
+
     # -- fork ----------------------------------------------------------------------------
     def detach(self, raw: Any) -> None:
         """In a forked child: make sure nothing done with ``raw`` here reaches the server.
@@ -232,3 +253,23 @@ class Adapter:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"
+
+
+_LOST_CLASSES: dict[type | None, type] = {}
+
+
+def _lost_class(operational_error: type | None) -> type:
+    """``ConnectionLost`` mixed into a driver's ``OperationalError`` (made once per driver)."""
+    cls = _LOST_CLASSES.get(operational_error)
+    if cls is None:
+        bases = (
+            (ConnectionLost,)
+            if operational_error is None
+            else (
+                ConnectionLost,
+                operational_error,
+            )
+        )
+        cls = type("ConnectionLost", bases, {"__module__": "poolwarden"})
+        _LOST_CLASSES[operational_error] = cls
+    return cls

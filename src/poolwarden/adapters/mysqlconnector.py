@@ -78,6 +78,10 @@ class MySQLConnectorAdapter(MySQLAdapter):
             return True
         return super().is_disconnect(exc, raw)
 
+    def lost_error_args(self, message: str) -> tuple[Any, ...]:
+        """mysql-connector's errors take the message first, then the code."""
+        return (message, 2013)
+
     def ping(self, raw: Any) -> None:
         """COM_PING, without reconnecting."""
         raw.ping(reconnect=False)

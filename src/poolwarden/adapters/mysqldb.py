@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._url import URL
-from ._mysql import MySQLAdapter, login_kwargs
+from ._mysql import SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, MySQLAdapter, login_kwargs
 from .base import coerce_options
 
 __all__ = ["MySQLdbAdapter"]
@@ -54,9 +57,13 @@ class MySQLdbAdapter(MySQLAdapter):
         raw.ping()
 
     def needs_rollback(self, raw: Any) -> bool:
-        """mysqlclient does not expose the server's in-transaction flag: roll back whenever
-        the borrower used the connection."""
-        return True
+        """mysqlclient does not expose the server's status flags, but MariaDB Connector/C,
+        which it is usually built on, does: trust them to say "autocommit on and no explicit
+        BEGIN", as for PyMySQL. Built on another client library: always roll back."""
+        status = _server_status_reader()(raw)
+        if status is None:
+            return True
+        return not status & SERVER_STATUS_AUTOCOMMIT or bool(status & SERVER_STATUS_IN_TRANS)
 
     def can_reset_session(self) -> bool:
         """A session reset re-authenticates, so it needs the login: known for URL targets."""
@@ -72,3 +79,37 @@ class MySQLdbAdapter(MySQLAdapter):
         init_command = kwargs.get("init_command")
         if init_command:
             raw.query(init_command)
+
+
+#: ``MARIADB_CONNECTION_SERVER_STATUS`` in Connector/C's ``enum mariadb_value`` (append-only).
+_MARIADB_CONNECTION_SERVER_STATUS = 30
+
+
+@functools.cache
+def _server_status_reader() -> Callable[[Any], int | None]:
+    """A function reading a mysqlclient connection's last server status flags through
+    ``mariadb_get_info()``, or one returning None when mysqlclient is not linked with
+    MariaDB Connector/C (Oracle's libmysqlclient has no such call)."""
+    try:
+        from MySQLdb import _mysql
+
+        get_info = ctypes.CDLL(_mysql.__file__).mariadb_get_info
+    except (ImportError, OSError, AttributeError):
+        return lambda raw: None
+    get_info.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+    get_info.restype = ctypes.c_char
+    pointer_of = ctypes.pythonapi.PyCapsule_GetPointer
+    pointer_of.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    pointer_of.restype = ctypes.c_void_p
+
+    def read(raw: Any) -> int | None:
+        try:
+            capsule = raw._get_native_connection()
+            mysql = pointer_of(capsule, b"_mysql.connection.native_connection")
+        except Exception:
+            return None  # closed, or a mysqlclient without the accessor
+        status = ctypes.c_uint(0)
+        failed = get_info(mysql, _MARIADB_CONNECTION_SERVER_STATUS, ctypes.byref(status))
+        return None if failed != b"\x00" else int(status.value)
+
+    return read

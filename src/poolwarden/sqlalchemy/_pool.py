@@ -17,6 +17,7 @@ from sqlalchemy.pool.base import PoolProxiedConnection, _ConnectionRecord
 from .._pool import Pool
 from .._stats import PoolStats
 from ..errors import PoolTimeout
+from ._held import HeldConnection
 from ._records import RecordAdapter
 
 __all__ = ["WardenPool", "WardenTimeout"]
@@ -88,10 +89,15 @@ class WardenPool(QueuePool):
     - While the database is down or full, checkouts wait up to ``pool_timeout`` while
       connecting is retried with backoff, instead of failing at once.
 
+    A connection a ``Session`` or ``Connection`` keeps across a pause longer than
+    ``held_check_after`` is checked before its next statement: if the server closed it, it
+    is replaced in place when no transaction was open, and the statement raises
+    :class:`poolwarden.ConnectionLost` (a disconnect to SQLAlchemy) when one was.
+
     Extra arguments (pass them to ``create_engine`` as they are): ``min_idle``,
     ``max_lifetime``, ``idle_timeout``, ``keepalive``, ``ping_after_idle``,
-    ``validation_timeout``, ``probe``, ``leak_threshold``, ``max_connecting`` — as for
-    :class:`poolwarden.Pool`.
+    ``validation_timeout``, ``probe``, ``leak_threshold``, ``max_connecting``,
+    ``held_check_after`` — as for :class:`poolwarden.Pool`.
     """
 
     def __init__(
@@ -112,6 +118,7 @@ class WardenPool(QueuePool):
         probe: bool = True,
         leak_threshold: float | None = None,
         max_connecting: int = 4,
+        held_check_after: float | None = 1.0,
         **kw: Any,
     ) -> None:
         recycle = kw.pop("recycle", -1)
@@ -133,6 +140,7 @@ class WardenPool(QueuePool):
             "probe": probe,
             "leak_threshold": leak_threshold,
             "max_connecting": max_connecting,
+            "held_check_after": held_check_after,
             "recycle": recycle,
             "pre_ping": pre_ping,
         }
@@ -144,6 +152,7 @@ class WardenPool(QueuePool):
         dialect = getattr(self._dialect, "name", None)
         driver = getattr(self._dialect, "driver", None)
         label = self._orig_logging_name or (f"{dialect}+{driver}" if dialect else "sqlalchemy")
+        self._records = RecordAdapter(self, label)
         self._warden = Pool(
             creator,
             pool_size=pool_size or UNLIMITED,
@@ -160,7 +169,8 @@ class WardenPool(QueuePool):
             probe=probe,
             leak_threshold=leak_threshold,
             max_connecting=max_connecting,
-            adapter=RecordAdapter(self, label),
+            held_check_after=held_check_after,
+            adapter=self._records,
             name=f"WardenPool {label}",
         )
 
@@ -186,6 +196,12 @@ class WardenPool(QueuePool):
                 raise
             self._warden._renewed(entry)
         record._poolwarden_entry = entry  # type: ignore[attr-defined]
+        conn = record.dbapi_connection
+        if type(conn) is HeldConnection:
+            conn._checked_out(entry)
+        elif self._warden._held_check_after != float("inf"):
+            # Checked before statements after a pause in the borrower's hands.
+            record.dbapi_connection = HeldConnection(conn, record, self, entry)
         return record
 
     def _do_return_conn(self, record: Any) -> None:

@@ -1,0 +1,85 @@
+"""Connections kept in a borrower's hands: checked before the next operation after a pause.
+
+A pooled connection is checked when it is handed out, but a borrower may then keep it for
+minutes — a long computation, a slow upstream call — while the server's idle timeout runs
+out or someone KILLs it. Before the next operation after such a pause, the socket probe
+(no round trip) shows whether the server closed it. If it did, either nothing can be lost —
+no statement ran since the last commit or rollback, or autocommit was on — and the caller
+replaces the connection in place, or a transaction was open, and the borrower must hear
+that its uncommitted work is gone (:class:`~poolwarden.ConnectionLost`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ._io import bounded_ping
+from .adapters import Adapter
+from .errors import ConnectionLost
+
+__all__ = ["HeldVerdict", "check_held", "lost_error", "lost_message"]
+
+#: What :func:`check_held` found: the driver's error for the dead connection, and whether
+#: a transaction was open on it.
+HeldVerdict = tuple[BaseException, bool]
+
+
+def check_held(
+    adapter: Adapter,
+    raw: Any,
+    probe: Callable[[], Any] | None,
+    used: bool,
+    validation_timeout: float,
+) -> HeldVerdict | None:
+    """Whether the held connection ``raw`` is dead; None when it looks alive.
+
+    ``used``: statements ran on it since the last commit or rollback. The transaction state
+    is read before anything consumes what the server sent, because a driver that notices
+    the loss forgets it. A connection judged dead is pinged once, which cannot hurt a dead
+    connection and yields the driver's own error to report.
+    """
+    if probe is None or not probe():
+        return None  # nothing arrived: the server has not closed it
+    try:
+        open_transaction = used and adapter.needs_rollback(raw)
+    except Exception:
+        open_transaction = used
+    try:
+        dead = adapter.held_readable_means_dead(raw)
+    except Exception:
+        dead = True
+    if not dead:
+        return None  # a result the borrower has yet to read
+    error = bounded_ping(adapter, raw, validation_timeout)
+    if error is None:
+        return None
+    return error, open_transaction
+
+
+def lost_message(idle: float, server_idle_timeout: float | None) -> str:
+    """Why a held connection's transaction is gone, and what to do about it."""
+    if server_idle_timeout:
+        closed = (
+            f"the server closed it (its idle timeout for this session is "
+            f"{server_idle_timeout:g} s)"
+        )
+    else:
+        closed = "the server closed it (killed, restarted, or its idle timeout passed)"
+    return (
+        f"Lost connection to the server while it was held: it sat unused for {idle:.1f} s "
+        f"in the borrower's hands and {closed}. A transaction was open on it, so its "
+        f"uncommitted work was rolled back by the server and is lost. Call rollback(), then "
+        f"run the transaction again (commit before long pauses; "
+        f"poolwarden.retry_on_disconnect can re-run units of work that are safe to repeat)"
+    )
+
+
+def lost_error(adapter: Adapter, idle: float, server_idle_timeout: float | None) -> ConnectionLost:
+    """The :class:`~poolwarden.ConnectionLost` to raise, as the driver's own error type."""
+    reason = lost_message(idle, server_idle_timeout)
+    error = adapter.connection_lost(reason)
+    error.reason = reason
+    error.idle_seconds = idle
+    error.server_idle_timeout = server_idle_timeout
+    return error

@@ -1,0 +1,150 @@
+"""The DB-API connection a ``WardenPool`` gives SQLAlchemy: the driver's, checked after pauses.
+
+SQLAlchemy opens a new cursor for every statement and ends transactions with the DB-API
+``commit()`` and ``rollback()``, so those three calls are where a connection kept across a
+long pause in a ``Session`` or ``Connection`` is checked (see ``poolwarden._held``). A dead
+one with no transaction open is replaced inside the same SQLAlchemy connection record —
+its ``connect`` events run again on the new connection — and the statement proceeds; with a
+transaction open, the statement raises ConnectionLost, which every dialect classifies as a
+disconnect, so SQLAlchemy invalidates the connection and asks for a rollback.
+
+Everything else is forwarded to the driver's connection, attributes included (dialects set
+``autocommit`` and read ``info``, ``server_version`` and the like), and cursors are the
+driver's own, so dialect code that inspects them sees no difference.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from .._held import check_held, lost_error
+
+if TYPE_CHECKING:
+    from sqlalchemy.pool.base import _ConnectionRecord
+
+    from .._entry import Entry
+    from ._pool import WardenPool
+
+__all__ = ["HeldConnection", "driver_connection"]
+
+
+class _State:
+    """A HeldConnection's own fields, kept apart so that setting an attribute on the
+    HeldConnection itself always reaches the driver's connection."""
+
+    __slots__ = ("entry", "last_op", "raw", "used")
+
+    def __init__(self, raw: Any, entry: Entry) -> None:
+        self.raw = raw
+        self.entry = entry
+        #: When the last statement or transaction end started (monotonic seconds).
+        self.last_op = time.monotonic()
+        #: A cursor was opened since the last commit or rollback: a transaction may be open.
+        self.used = False
+
+
+class HeldConnection:
+    """The driver connection of one ``WardenPool`` record, as SQLAlchemy sees it."""
+
+    __slots__ = ("_pool", "_record", "_state")
+
+    def __init__(self, raw: Any, record: _ConnectionRecord, pool: WardenPool, entry: Entry):
+        object.__setattr__(self, "_state", _State(raw, entry))
+        object.__setattr__(self, "_record", record)
+        object.__setattr__(self, "_pool", pool)
+
+    @property
+    def _raw(self) -> Any:
+        return self._state.raw
+
+    # -- what SQLAlchemy calls for statements and transaction ends ------------------------
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        """The driver's cursor, after the held-connection check if one is due."""
+        state = self._state
+        now = time.monotonic()
+        if now - state.last_op >= self._pool._warden._held_check_after:
+            self._check(now, ending=False)
+        state.last_op = now
+        state.used = True
+        return state.raw.cursor(*args, **kwargs)
+
+    def commit(self) -> None:
+        """The driver's commit (after the check: a lost transaction raises, not commits)."""
+        state = self._state
+        now = time.monotonic()
+        if now - state.last_op >= self._pool._warden._held_check_after:
+            self._check(now, ending=False)
+        state.last_op = now
+        state.raw.commit()
+        state.used = False
+
+    def rollback(self) -> None:
+        """The driver's rollback; a dead connection is replaced instead (the server has
+        already rolled its transaction back)."""
+        state = self._state
+        now = time.monotonic()
+        replaced = False
+        if now - state.last_op >= self._pool._warden._held_check_after:
+            replaced = self._check(now, ending=True)
+        state.last_op = now
+        if not replaced:  # a new connection has nothing to roll back
+            state.raw.rollback()
+        state.used = False
+
+    def close(self) -> None:
+        """Close the driver's connection."""
+        self._state.raw.close()
+
+    def _checked_out(self, entry: Entry) -> None:
+        """A new checkout starts the pause clock afresh."""
+        state = self._state
+        state.last_op = time.monotonic()
+        state.entry = entry
+
+    def _check(self, now: float, ending: bool) -> bool:
+        """The held-connection check; True if the connection was replaced."""
+        state, warden, driver = self._state, self._pool._warden, self._pool._records.driver
+        verdict = check_held(
+            driver, state.raw, state.entry.probe, state.used, warden._io.validation_timeout
+        )
+        if verdict is None:
+            return False
+        error, open_transaction = verdict
+        if open_transaction and not ending:
+            idle = now - state.last_op
+            with warden._lock:
+                warden._core.counters.held_lost += 1
+            raise lost_error(driver, idle, warden._server_idle_timeout) from error
+        self._replace(error)
+        return True
+
+    def _replace(self, error: BaseException) -> None:
+        """Reconnect the record in place: SQLAlchemy's ``invalidate`` then ``connect``
+        events fire as for any reconnect, and this object stays the record's connection,
+        so the SQLAlchemy connection holding it needs to know nothing."""
+        state, record, warden = self._state, self._record, self._pool._warden
+        record.invalidate(error)
+        record.get_connection()
+        state.raw = record.dbapi_connection
+        state.used = False
+        record.dbapi_connection = self
+        warden._renewed(state.entry)
+        with warden._lock:  # the record stays the pool's unit: only the replacement counts
+            warden._core.counters.held_replaced += 1
+            warden._core.suspect_all(warden._now())
+
+    # -- everything else is the driver's --------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._state.raw, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._state.raw, name, value)
+
+    def __repr__(self) -> str:
+        return f"<HeldConnection {self._state.raw!r}>"
+
+
+def driver_connection(conn: Any) -> Any:
+    """The driver's connection inside ``conn`` (itself if it is not a HeldConnection)."""
+    return conn._state.raw if type(conn) is HeldConnection else conn
