@@ -3,9 +3,17 @@
 # (installed from Debian packages if absent, started if stopped, configured for the tests:
 # MariaDB root with an empty password and PostgreSQL trust auth on 127.0.0.1, database
 # `test` on both), and a virtualenv in .venv with poolwarden and its development tools.
-# Safe to run again: every step checks before it acts.
+# Safe to run again: every step checks before it acts. With --browser it also installs
+# Debian's headless-capable Chromium, which the tests use to render the size report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+browser=false
+for arg in "$@"; do
+    case "$arg" in
+        --browser) browser=true ;;
+        *) echo "usage: $0 [--browser]" >&2; exit 2 ;;
+    esac
+done
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -15,7 +23,9 @@ as_postgres() { (cd / && if [ -z "$SUDO" ]; then su postgres -c "$1"; else sudo 
 
 # -- system packages -------------------------------------------------------------------
 need=()
-for pkg in python3 python3-venv python3-dev gcc pkg-config libmariadb-dev mariadb-server mariadb-client postgresql nftables; do
+packages=(python3 python3-venv python3-dev gcc pkg-config libmariadb-dev mariadb-server mariadb-client postgresql nftables)
+if $browser; then packages+=(chromium); fi
+for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

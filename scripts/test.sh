@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite: set up what is missing, lint, type-check, then every test tier
 # (unit and Hypothesis state machines, stress, integration against MariaDB and PostgreSQL,
-# fault injection on disposable servers, SQLAlchemy on 2.1 and 2.0, the example services)
-# and smoke runs of the benchmark scripts. Under CI=true a missing server fails the run.
+# fault injection on disposable servers, SQLAlchemy on 2.1 and 2.0, the example services,
+# the poolwarden command against both servers, its HTML report in headless Chromium) and
+# smoke runs of the benchmark scripts. Under CI=true a missing server fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh --browser
 echo "[test] ruff"; .venv/bin/ruff check src tests benchmarks examples
 .venv/bin/ruff format --check src tests benchmarks examples
 echo "[test] mypy"; .venv/bin/mypy
