@@ -1,0 +1,320 @@
+"""doctor's checks: pool settings against what the server says. Plain functions of their
+inputs, no I/O, so each is tested without a server."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .findings import Finding, PoolPlan, Severity
+from .long_work import check_long_work
+from .server_settings import ServerFacts
+
+__all__ = ["SizeAdvice", "run_checks", "suggest_recycle"]
+
+#: Share of the server's connections a fleet may plan for; the rest is left for admin
+#: sessions, migrations, cron jobs and the overlap of old and new processes in a deploy.
+FLEET_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class SizeAdvice:
+    """What ``poolwarden size`` measured and recommended (from its ``report.json``)."""
+
+    pool_size: int
+    max_overflow: int
+    workload: str
+    source: str
+
+
+def suggest_recycle(idle_timeout: float) -> int:
+    """A ``pool_recycle`` safely below the idle timeout: 80% of it, at most an hour (what
+    poolwarden's own automatic lifetime uses)."""
+    return max(1, min(3600, int(idle_timeout * 0.8)))
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+def check_recycle(plan: PoolPlan, facts: ServerFacts) -> Finding:
+    """pool_recycle must be below the idle timeout, or the server closes connections
+    a QueuePool still hands out."""
+    name, timeout = facts.idle_timeout_name, facts.idle_timeout
+    numbers: dict[str, object] = {name: timeout, "pool_recycle": plan.pool_recycle}
+    if timeout is None:
+        return Finding(
+            Severity.OK,
+            "recycle",
+            f"the server closes no idle sessions ({name} is off)",
+            numbers,
+            "Idle connections are not closed by the server; a firewall or NAT on the way "
+            "may still drop them silently.",
+        )
+    suggestion = suggest_recycle(timeout)
+    if plan.pool_recycle is None:
+        return Finding(
+            Severity.INFO,
+            "recycle",
+            f"pool_recycle is not set; the server closes sessions idle for {name}="
+            f"{_seconds(timeout)}",
+            numbers,
+            "A plain QueuePool then keeps idle connections past the server's timeout and "
+            "hands them out dead after a quiet period ('2006 MySQL server has gone away', "
+            "'2013 Lost connection', 'server closed the connection unexpectedly'). "
+            "poolwarden's WardenPool needs no pool_recycle: it reads the timeout and "
+            "retires connections before it.",
+            f"with a plain QueuePool: pool_recycle={suggestion} (or pool_pre_ping=True); "
+            "or use poolwarden.sqlalchemy.create_engine",
+        )
+    if plan.pool_recycle >= timeout:
+        return Finding(
+            Severity.ERROR,
+            "recycle",
+            f"pool_recycle={plan.pool_recycle:g} is not below {name}={timeout:g}",
+            numbers,
+            f"The server closes a connection idle for {_seconds(timeout)}; the pool keeps "
+            f"it until it is {_seconds(plan.pool_recycle)} old, so connections idle in "
+            "between are handed out dead: the first query on each fails.",
+            f"pool_recycle={suggestion} (below {name}={timeout:g}); or drop pool_recycle "
+            "and use poolwarden's WardenPool, which retires connections before the "
+            "server's timeout by itself",
+        )
+    return Finding(
+        Severity.OK,
+        "recycle",
+        f"pool_recycle={plan.pool_recycle:g} is below {name}={timeout:g}",
+        numbers,
+    )
+
+
+def check_session_timeout(facts: ServerFacts) -> Finding | None:
+    """Say so when the session gets another idle timeout than the global one (an account
+    setting or an init command changed it): pools get the session value."""
+    session, global_ = facts.idle_timeout, facts.global_idle_timeout
+    if facts.kind != "mysql" or session == global_:
+        return None
+    return Finding(
+        Severity.INFO,
+        "session-timeout",
+        f"this login's sessions get wait_timeout={session or 0:g}, the server's global "
+        f"value is {global_ or 0:g}",
+        {"wait_timeout (session)": session, "wait_timeout (global)": global_},
+        "An init command or the connection's options change it. Pool settings are "
+        "checked against the session value, which is what the application's connections "
+        "get when they use the same URL.",
+    )
+
+
+def _fleet_fix(plan: PoolPlan, limit: int, what: str) -> str:
+    budget = int(limit * FLEET_SHARE) // plan.fleet_processes
+    needed = math.ceil(plan.fleet / FLEET_SHARE)
+    if budget < 1:
+        return (
+            f"{plan.fleet_processes} processes cannot share {limit} connections: run fewer "
+            f"processes, or raise {what} to at least {needed}"
+        )
+    size = min(plan.pool_size, budget)
+    overflow = max(0, min(plan.max_overflow, budget - size))
+    return (
+        f"at most {budget} connections per process ({FLEET_SHARE:.0%} of {limit} / "
+        f"{plan.fleet_processes} processes): e.g. pool_size={size}, max_overflow={overflow}; "
+        f"or raise {what} to at least {needed}"
+    )
+
+
+def check_fleet(plan: PoolPlan, facts: ServerFacts) -> Finding:
+    """All processes' pools together against the connections the server accepts."""
+    limit = facts.available_connections
+    reserved = (
+        f" - {facts.reserved_connections} reserved for superusers"
+        if facts.reserved_connections
+        else ""
+    )
+    numbers: dict[str, object] = {
+        "processes": plan.processes,
+        "instances": plan.instances,
+        "pool_size": plan.pool_size,
+        "max_overflow": plan.max_overflow,
+        "fleet_connections": plan.fleet,
+        "max_connections": facts.max_connections,
+        "reserved_connections": facts.reserved_connections,
+        "connections_open_now": facts.connected,
+    }
+    formula = plan.fleet_formula()
+    where = f"max_connections={facts.max_connections}{reserved}"
+    if plan.fleet > limit:
+        refusal = "'1040 Too many connections'" if facts.kind == "mysql" else "'too many clients'"
+        return Finding(
+            Severity.ERROR,
+            "fleet",
+            f"the fleet may open {plan.fleet} connections; the server accepts {limit}",
+            numbers,
+            f"{formula} > {limit} ({where}). Under load, connects fail with {refusal}. "
+            f"Connections open now: {facts.connected}.",
+            _fleet_fix(plan, limit, "max_connections"),
+        )
+    if plan.fleet > limit * FLEET_SHARE:
+        return Finding(
+            Severity.WARNING,
+            "fleet",
+            f"the fleet may take {plan.fleet} of the server's {limit} connections",
+            numbers,
+            f"{formula}, more than {FLEET_SHARE:.0%} of {limit} ({where}): little is left "
+            "for admin sessions, migrations, cron jobs and the overlap of old and new "
+            f"processes during a deploy. Connections open now: {facts.connected}.",
+            _fleet_fix(plan, limit, "max_connections"),
+        )
+    return Finding(
+        Severity.OK,
+        "fleet",
+        f"the fleet may open {plan.fleet} of the server's {limit} connections",
+        numbers,
+        f"{formula}. Connections open now: {facts.connected}.",
+    )
+
+
+def check_account_limits(plan: PoolPlan, facts: ServerFacts) -> list[Finding]:
+    """The fleet against the connections this account (and, on PostgreSQL, this
+    database) may open."""
+    findings = []
+    limits = [(facts.user_limit_name, facts.user_limit, "user")]
+    if facts.kind == "postgresql":
+        limits.append(("the database's CONNECTION LIMIT", facts.database_limit, "database"))
+    for name, limit, scope in limits:
+        check = f"{scope}-limit"
+        if limit is None:
+            continue
+        numbers = {name: limit, "fleet_connections": plan.fleet}
+        if plan.fleet > limit:
+            refusal = (
+                "'1203 User already has more than max_user_connections active connections'"
+                if facts.kind == "mysql"
+                else "'too many connections for role'"
+                if scope == "user"
+                else "'too many connections for database'"
+            )
+            findings.append(
+                Finding(
+                    Severity.ERROR,
+                    check,
+                    f"the fleet may open {plan.fleet} connections; {name} allows {limit}",
+                    numbers,
+                    f"{plan.fleet_formula()} > {limit}. Connects beyond it fail with {refusal}.",
+                    _fleet_fix(plan, limit, name),
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    Severity.OK,
+                    check,
+                    f"the fleet may open {plan.fleet} connections; {name} allows {limit}",
+                    numbers,
+                )
+            )
+    return findings
+
+
+def check_useful_concurrency(
+    plan: PoolPlan, facts: ServerFacts, advice: SizeAdvice | None
+) -> Finding:
+    """A pool larger than the concurrency that still adds throughput only adds load."""
+    if advice is not None:
+        return _against_measurement(plan, advice)
+    return _server_seen(plan, facts)
+
+
+def _against_measurement(plan: PoolPlan, advice: SizeAdvice) -> Finding:
+    numbers = {
+        "pool_size": plan.pool_size,
+        "measured_pool_size": advice.pool_size,
+        "measured_max_overflow": advice.max_overflow,
+    }
+    if plan.pool_size > advice.pool_size:
+        return Finding(
+            Severity.WARNING,
+            "useful-concurrency",
+            f"pool_size={plan.pool_size} is larger than the {advice.pool_size} "
+            "connections that still added throughput",
+            numbers,
+            f"'poolwarden size' ({advice.source}, workload {advice.workload}) found "
+            f"throughput within 5% of its peak with pool_size={advice.pool_size}; "
+            "more connections per process add server load and memory, not speed.",
+            f"pool_size={advice.pool_size}, max_overflow={advice.max_overflow}",
+        )
+    return Finding(
+        Severity.OK,
+        "useful-concurrency",
+        f"pool_size={plan.pool_size} is within the useful size "
+        f"{advice.pool_size} measured by 'poolwarden size'",
+        numbers,
+    )
+
+
+def _server_seen(plan: PoolPlan, facts: ServerFacts) -> Finding:
+    numbers: dict[str, object] = {
+        "fleet_connections": plan.fleet,
+        "connections_open_now": facts.connected,
+        "statements_running_now": facts.running,
+    }
+    seen = (
+        f"Client connections open now: {facts.connected}, running a statement: "
+        f"{facts.running} (this check's own included)"
+    )
+    if facts.max_used is not None:
+        numbers["max_used_connections"] = facts.max_used
+        hours = (facts.uptime or 0) / 3600
+        seen += (
+            f"; at most {facts.max_used} were open at once in the {hours:.1f} h since the "
+            "server started (Max_used_connections, all clients together)"
+        )
+    return Finding(
+        Severity.INFO,
+        "useful-concurrency",
+        "useful concurrency not measured",
+        numbers,
+        f"{seen}. The fleet may open {plan.fleet}: the server has no way to tell how many "
+        "of them would add throughput.",
+        "measure it: poolwarden size URL --query 'SQL of a typical request' --report "
+        "size.html, then pass --size-report size.json to doctor",
+    )
+
+
+def check_aborted(facts: ServerFacts) -> Finding | None:
+    """MySQL's counters of sessions ended uncleanly: idle timeouts hitting pools show
+    there."""
+    clients = facts.readings.get("Aborted_clients")
+    connects = facts.readings.get("Aborted_connects")
+    if facts.kind != "mysql" or clients is None:
+        return None
+    total = facts.readings.get("Connections")
+    return Finding(
+        Severity.INFO,
+        "aborted",
+        f"Aborted_clients={clients}, Aborted_connects={connects} of {total} connections "
+        "since the server started",
+        {"Aborted_clients": clients, "Aborted_connects": connects, "Connections": total},
+        "Aborted_clients counts sessions the server ended because the client vanished "
+        "without closing, or stayed idle past wait_timeout: pooled connections dying of "
+        "idleness raise it. Aborted_connects counts failed logins and handshakes slower "
+        "than connect_timeout.",
+    )
+
+
+def run_checks(
+    plan: PoolPlan, facts: ServerFacts, advice: SizeAdvice | None = None
+) -> list[Finding]:
+    """Every check, in the order doctor prints them."""
+    findings = [check_recycle(plan, facts)]
+    session = check_session_timeout(facts)
+    if session is not None:
+        findings.append(session)
+    findings.append(check_fleet(plan, facts))
+    findings.extend(check_account_limits(plan, facts))
+    findings.append(check_useful_concurrency(plan, facts, advice))
+    findings.extend(check_long_work(facts))
+    aborted = check_aborted(facts)
+    if aborted is not None:
+        findings.append(aborted)
+    return findings

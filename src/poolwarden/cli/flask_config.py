@@ -1,0 +1,110 @@
+"""A Flask config file, read as ``app.config.from_pyfile`` reads it, for doctor."""
+
+from __future__ import annotations
+
+import logging
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..flask import LEGACY_KEYS, check_config
+from .errors import CommandError
+from .findings import Finding, Severity
+
+__all__ = ["FlaskConfig", "load_flask_config"]
+
+#: Flask-SQLAlchemy 3 gives MySQL engines this pool_recycle unless one is configured
+#: (its ``_apply_driver_defaults``).
+FLASK_SQLALCHEMY_MYSQL_RECYCLE = 7200
+
+
+@dataclass
+class FlaskConfig:
+    """What a Flask config file says about the database and its pool."""
+
+    path: str
+    values: dict[str, Any]
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def uri(self) -> str | None:
+        """``SQLALCHEMY_DATABASE_URI``, if set to a string."""
+        uri = self.values.get("SQLALCHEMY_DATABASE_URI")
+        return uri if isinstance(uri, str) else None
+
+    @property
+    def engine_options(self) -> dict[str, Any]:
+        """``SQLALCHEMY_ENGINE_OPTIONS``, the only pool settings Flask-SQLAlchemy 3 reads."""
+        options = self.values.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
+        return dict(options) if isinstance(options, dict) else {}
+
+    def pool_setting(self, name: str, dialect: str) -> Any:
+        """The value Flask-SQLAlchemy 3 gives the engine for ``name`` (None: not set),
+        including its own MySQL default for ``pool_recycle``."""
+        options = self.engine_options
+        if name in options:
+            return options[name]
+        if name == "pool_recycle" and dialect == "mysql":
+            return FLASK_SQLALCHEMY_MYSQL_RECYCLE
+        return None
+
+
+def load_flask_config(path: str) -> FlaskConfig:
+    """Run the config file in a fresh namespace and keep its upper-case names, as Flask
+    does; report the legacy pool keys Flask-SQLAlchemy 3 ignores."""
+    file = Path(path)
+    try:
+        source = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot read the Flask config file {path}: {exc.strerror}") from None
+    module = types.ModuleType("config")
+    module.__file__ = str(file)
+    try:
+        exec(compile(source, str(file), "exec"), module.__dict__)
+    except Exception as exc:
+        where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) else ""
+        raise CommandError(
+            f"cannot load the Flask config file {path}{where}: {type(exc).__name__}: {exc}"
+        ) from None
+    values = {key: value for key, value in vars(module).items() if key.isupper()}
+    config = FlaskConfig(str(file), values)
+    config.findings = _legacy_key_findings(config)
+    return config
+
+
+def _legacy_key_findings(config: FlaskConfig) -> list[Finding]:
+    present = [key for key in LEGACY_KEYS if key in config.values]
+    # check_config also logs each finding; doctor prints them itself.
+    logger = logging.getLogger("poolwarden")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        messages = check_config(config.values, warn=False)
+    finally:
+        logger.setLevel(level)
+    findings = []
+    for key, message in zip(present, messages, strict=True):
+        option = LEGACY_KEYS[key]
+        also_set = option in config.engine_options
+        findings.append(
+            Finding(
+                Severity.WARNING if also_set else Severity.ERROR,
+                "flask-legacy-key",
+                f"{key} in {config.path} is ignored by Flask-SQLAlchemy 3",
+                {
+                    key: config.values[key],
+                    f"SQLALCHEMY_ENGINE_OPTIONS[{option!r}]": (config.engine_options.get(option)),
+                },
+                message
+                + (
+                    f" (SQLALCHEMY_ENGINE_OPTIONS already sets {option!r}: delete {key})"
+                    if also_set
+                    else ""
+                ),
+                f"delete {key}"
+                if also_set
+                else f"SQLALCHEMY_ENGINE_OPTIONS = {{{option!r}: {config.values[key]!r}, ...}}",
+            )
+        )
+    return findings

@@ -1,0 +1,160 @@
+"""``size --report``: a self-contained HTML page (charts embedded as data: URIs), the same
+charts as PNG files beside it, and a JSON file that ``doctor --size-report`` reads."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from .charts import latency_chart, throughput_chart
+from .loadtest import CellResult
+from .recommend import Recommendation
+
+__all__ = ["SizeRun", "write_report"]
+
+
+@dataclass
+class SizeRun:
+    """Everything one ``size`` run measured and concluded (the URL without password)."""
+
+    url: str
+    server: str
+    workload: str
+    duration: float
+    elapsed: float
+    processes: int
+    instances: int
+    cells: list[CellResult]
+    recommendation: Recommendation
+    version: str
+    started: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON report."""
+        return {
+            "tool": f"poolwarden size {self.version}",
+            "started": self.started,
+            "url": self.url,
+            "server": self.server,
+            "workload": self.workload,
+            "duration": self.duration,
+            "elapsed": round(self.elapsed, 3),
+            "processes": self.processes,
+            "instances": self.instances,
+            "recommendation": self.recommendation.as_dict(),
+            "cells": [cell.as_dict() for cell in self.cells],
+        }
+
+
+def write_report(run: SizeRun, html_path: Path) -> list[Path]:
+    """Write the HTML report, its PNG charts and its JSON; return the paths written."""
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    stem = html_path.with_suffix("")
+    recommended = run.recommendation.pool_size
+    charts = {
+        "throughput": ("Throughput against pool size", throughput_chart(run.cells, recommended)),
+        "p99": ("p99 latency against pool size", latency_chart(run.cells, recommended)),
+    }
+    written = []
+    for name, (_, png) in charts.items():
+        path = stem.parent / f"{stem.name}-{name}.png"
+        path.write_bytes(png)
+        written.append(path)
+    json_path = stem.with_suffix(".json")
+    json_path.write_text(json.dumps(run.as_dict(), indent=2) + "\n", encoding="utf-8")
+    html_path.write_text(_html(run, charts, stem.name), encoding="utf-8")
+    return [html_path, *written, json_path]
+
+
+STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
+code, td { font-family: ui-monospace, monospace; font-size: 0.92em; }
+table { border-collapse: collapse; } td, th { padding: 0.2em 0.7em; text-align: right; }
+th { border-bottom: 1px solid #888; } tr.recommended { background: #eef6e8; }
+.advice { background: #f4f7fb; border-left: 4px solid #4a78b5; padding: 0.6em 1em; }
+figure { margin: 1em 0; } img.chart { max-width: 100%; border: 1px solid #ddd; }
+"""
+
+#: After load, each chart records whether it decoded (its natural size) on the element,
+#: so a headless browser's DOM dump shows that the charts render.
+RENDER_CHECK = """
+window.addEventListener("load", function () {
+  document.querySelectorAll("img.chart").forEach(function (img) {
+    img.setAttribute("data-rendered", img.complete && img.naturalWidth > 0
+      ? img.naturalWidth + "x" + img.naturalHeight : "failed");
+  });
+  document.body.setAttribute("data-charts-checked", "yes");
+});
+"""
+
+
+def _row(cell: CellResult, advice: Recommendation) -> str:
+    marked = cell.pool_size == advice.pool_size and cell.concurrency == advice.concurrency
+    values = [
+        cell.pool_size,
+        cell.concurrency,
+        f"{cell.throughput:,.0f}",
+        f"{cell.latency_ms.get('p50', 0):.2f}",
+        f"{cell.latency_ms.get('p95', 0):.2f}",
+        f"{cell.latency_ms.get('p99', 0):.2f}",
+        f"{cell.wait_ms.get('mean', 0):.2f}",
+        f"{cell.wait_share:.0%}",
+        cell.errors,
+    ]
+    cells = "".join(f"<td>{escape(str(value))}</td>" for value in values)
+    return f"<tr{' class=recommended' if marked else ''}>{cells}</tr>"
+
+
+def _html(run: SizeRun, charts: dict[str, tuple[str, bytes]], stem: str) -> str:
+    advice = run.recommendation
+    rows = "\n".join(
+        _row(cell, advice)
+        for cell in sorted(run.cells, key=lambda c: (c.concurrency, c.pool_size))
+    )
+    figures = "\n".join(
+        f'<figure><img class="chart" id="chart-{name}" alt="{escape(title)}" '
+        f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+        f"<figcaption>{escape(title)} ({escape(stem)}-{escape(name)}.png beside this file)"
+        "</figcaption></figure>"
+        for name, (title, png) in charts.items()
+    )
+    reasons = "".join(f"<li>{escape(reason)}</li>" for reason in advice.reasons)
+    errors = [cell.first_error for cell in run.cells if cell.first_error]
+    error_note = f"<p><strong>Errors:</strong> {escape(errors[0])}</p>" if errors else ""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>poolwarden size: {escape(run.url)}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<h1>Pool size for <code>{escape(run.url)}</code></h1>
+<p>{escape(run.server)}; workload <code>{escape(run.workload)}</code>; measured
+{escape(run.started)} for {run.elapsed:.1f} s (budget {run.duration:g} s) by poolwarden
+{escape(run.version)}. Each row is one process: client threads sharing one pool
+(max_overflow=0), every request a checkout, the workload, a commit and the return.</p>
+<div class="advice">
+<p><strong>Recommended: <code>pool_size={advice.pool_size},
+max_overflow={advice.max_overflow}</code></strong></p>
+<ul>{reasons}</ul>
+</div>
+{figures}
+<h2>Measurements</h2>
+<table>
+<tr><th>pool_size</th><th>clients</th><th>req/s</th><th>p50 ms</th><th>p95 ms</th>
+<th>p99 ms</th><th>wait ms</th><th>waiting</th><th>errors</th></tr>
+{rows}
+</table>
+<p>Latency includes the wait for a connection; "wait ms" is its mean and "waiting" its
+share of the requests' time.</p>
+{error_note}
+<script>{RENDER_CHECK}</script>
+</body>
+</html>
+"""
