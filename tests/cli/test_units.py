@@ -18,7 +18,7 @@ from poolwarden.cli.errors import (
 )
 from poolwarden.cli.findings import Finding, PoolPlan, Severity, exit_status
 from poolwarden.cli.flask_config import load_flask_config
-from poolwarden.cli.loadtest import CellResult, Workload, percentile
+from poolwarden.cli.loadtest import CellResult, Workload, percentile, schedule
 from poolwarden.cli.options import IntList
 from poolwarden.cli.recommend import recommend
 from poolwarden.cli.server_settings import ServerFacts
@@ -191,3 +191,9 @@ def test_connect_errors_are_named() -> None:
     )
     full = pymysql.err.OperationalError(1040, "Too many connections")
     assert "out of connection slots" in describe_connect_error(full, where)
+
+
+def test_schedule_measures_twice_in_both_directions_when_time_allows() -> None:
+    grid = [(1, 1), (2, 1), (1, 4)]
+    assert schedule(grid, 1.5) == grid + grid[::-1]  # 0.25 s per run
+    assert schedule(grid, 1.4) == grid

@@ -22,7 +22,7 @@ from .errors import CommandError, describe_query_error, driver_message
 from .server_settings import ServerFacts
 from .target import Target
 
-__all__ = ["CellResult", "Workload", "percentile", "run_cells"]
+__all__ = ["CellResult", "Workload", "percentile", "run_cells", "schedule"]
 
 #: Seconds a cell's threads may take to finish after its deadline before they are left
 #: behind (their statement time limit ends them at the server).
@@ -191,6 +191,15 @@ class _Client:
                 self.completed += 1
 
 
+@dataclass
+class _Samples:
+    """What the runs of one cell gathered, before it is summed up."""
+
+    seconds: float = 0.0
+    clients: list[_Client] = field(default_factory=list)
+    cut_off: int = 0
+
+
 def _run_cell(
     target: Target,
     workload: Workload,
@@ -199,8 +208,9 @@ def _run_cell(
     end: float,
     configure: Callable[[Any], None],
     join_until: float,
-) -> CellResult:
-    result = CellResult(pool_size, concurrency)
+    samples: _Samples,
+) -> None:
+    """One run of a cell until ``end``; its samples are added to ``samples``."""
     pool = Pool(
         target.text,
         pool_size=pool_size,
@@ -217,7 +227,7 @@ def _run_cell(
             for _ in range(pool_size):
                 held.append(pool.getconn(timeout=max(0.01, end - time.perf_counter())))
         except PoolTimeout:
-            return result
+            return
         finally:
             for conn in held:
                 conn.close()
@@ -233,17 +243,18 @@ def _run_cell(
         start.set()
         for thread in threads:
             thread.join(max(0.0, join_until - time.perf_counter()))
-        result.seconds = max(0.0, end - measuring_from)
-        result.cut_off = sum(thread.is_alive() for thread in threads)
-        _collect(result, clients)
+        samples.seconds += max(0.0, end - measuring_from)
+        samples.cut_off += sum(thread.is_alive() for thread in threads)
+        samples.clients += clients
     finally:
         pool.close()
-    return result
 
 
-def _collect(result: CellResult, clients: list[_Client]) -> None:
+def _summary(pool_size: int, concurrency: int, samples: _Samples) -> CellResult:
+    clients = samples.clients
     latencies = sorted(s for client in clients for s in client.latencies)
     waits = sorted(s for client in clients for s in client.waits)
+    result = CellResult(pool_size, concurrency, seconds=samples.seconds, cut_off=samples.cut_off)
     result.requests = sum(client.completed for client in clients)
     result.errors = sum(client.errors for client in clients)
     result.first_error = next((c.first_error for c in clients if c.first_error), None)
@@ -256,6 +267,7 @@ def _collect(result: CellResult, clients: list[_Client]) -> None:
         "p99": round(percentile(waits, 0.99) * 1000, 3),
     }
     result.wait_share = sum(waits) / sum(latencies) if latencies and sum(latencies) else 0.0
+    return result
 
 
 def statement_limit(facts: ServerFacts, seconds: float) -> Callable[[Any], None]:
@@ -280,33 +292,52 @@ def statement_limit(facts: ServerFacts, seconds: float) -> Callable[[Any], None]
     return configure
 
 
+def schedule(grid: list[tuple[int, int]], seconds: float) -> list[tuple[int, int]]:
+    """The order of the runs: the grid twice, forwards then backwards, when the time
+    allows, so that a machine's drift (warming up, a neighbour's load) does not favour the
+    cells measured first; else once."""
+    if seconds / (2 * len(grid)) >= MIN_CELL_SECONDS:
+        return grid + grid[::-1]
+    return list(grid)
+
+
 def run_cells(
     target: Target,
     workload: Workload,
     facts: ServerFacts,
     grid: list[tuple[int, int]],
     deadline: float,
-    on_start: Callable[[int, int], None] = lambda size, clients: None,
-    on_done: Callable[[CellResult], None] = lambda result: None,
+    on_start: Callable[[int, int, int], None] = lambda size, clients, runs: None,
+    on_done: Callable[[], None] = lambda: None,
 ) -> list[CellResult]:
-    """Measure each (pool size, clients) of ``grid`` in turn, each in an equal share of
-    the time left until ``deadline`` (a ``time.perf_counter()`` value); the last ends
-    then."""
+    """Measure each (pool size, clients) of ``grid``, the runs in :func:`schedule`'s order,
+    each in an equal share of the time left until ``deadline`` (a
+    ``time.perf_counter()`` value); the last ends then. ``on_start`` hears of each run
+    (with the number of runs), ``on_done`` of its end."""
     began = time.perf_counter()
-    share = (deadline - began) / len(grid)
+    runs = schedule(grid, deadline - began)
+    share = (deadline - began) / len(runs)
     if share < MIN_CELL_SECONDS / 2:
         raise CommandError(
             f"no time left for {len(grid)} measurements: checking the workload once took "
             "most of --duration; give a longer --duration"
         )
     configure = statement_limit(facts, share)
-    results = []
-    for number, (pool_size, concurrency) in enumerate(grid, start=1):
-        on_start(pool_size, concurrency)
+    samples = {cell: _Samples() for cell in grid}
+    for number, (pool_size, concurrency) in enumerate(runs, start=1):
+        on_start(pool_size, concurrency, len(runs))
         end = began + share * number
-        # Stragglers may finish after their cell's end, but never after the deadline.
+        # Stragglers may finish after their run's end, but never after the deadline.
         join_until = min(end + GRACE, deadline)
-        result = _run_cell(target, workload, pool_size, concurrency, end, configure, join_until)
-        results.append(result)
-        on_done(result)
-    return results
+        _run_cell(
+            target,
+            workload,
+            pool_size,
+            concurrency,
+            end,
+            configure,
+            join_until,
+            samples[pool_size, concurrency],
+        )
+        on_done()
+    return [_summary(size, clients, samples[size, clients]) for size, clients in grid]

@@ -91,12 +91,15 @@ def recommend(
     driving = max(choices.values(), key=lambda cell: (cell.pool_size, cell.concurrency))
     peak = max(cell.throughput for cell in candidates(groups[driving.concurrency]))
     largest = candidates(groups[driving.concurrency])[-1].pool_size
-    beyond = (
-        "larger pools added no throughput"
-        if driving.pool_size < largest
-        else "it was the largest pool measured that can make a difference at that load "
-        "(at most one connection per client): measure more clients to see if more helps"
-    )
+    if driving.pool_size < largest:
+        beyond = "larger pools added no throughput"
+    elif driving.concurrency < max(groups):
+        beyond = "with more clients, pools no larger did as well (below)"
+    else:
+        beyond = (
+            "no larger pool can help so few clients (one connection each at most): "
+            "measure with more clients to see whether more connections help"
+        )
     reasons = [
         f"pool_size={driving.pool_size}: with {clients(driving.concurrency)} it reached "
         f"{driving.throughput:,.0f} req/s, within {NEAR_BEST:.0%} of the peak "

@@ -15,7 +15,13 @@ from rich.text import Text
 
 from .. import __version__
 from .errors import CommandError
-from .loadtest import MIN_CELL_SECONDS, CellResult, Workload, run_cells, statement_limit
+from .loadtest import (
+    MIN_CELL_SECONDS,
+    CellResult,
+    Workload,
+    run_cells,
+    statement_limit,
+)
 from .options import IntList, State, connect_timeout_option, debug_option
 from .output import print_table, print_wrapped
 from .recommend import Recommendation, recommend
@@ -111,12 +117,14 @@ def size_command(
 
     A bounded load test on URL (default: $DATABASE_URL): for each pool size and each
     number of client threads, the threads run the workload through one pool for an equal
-    share of --duration, and it measures throughput, latency p50/p95/p99 and the time
-    spent waiting for a connection. It prints a table and recommends pool_size (the
-    smallest within 5% of peak throughput) and max_overflow (the extra connections that
-    still cut p99 latency in bursts, within the server's max_connections budget).
+    share of --duration (in two passes, the second in reverse order, when the time
+    allows), and it measures throughput, latency p50/p95/p99 and the time spent waiting
+    for a connection. It prints a table and recommends pool_size (the smallest within 5%
+    of peak throughput) and max_overflow (the extra connections that still cut p99
+    latency in bursts, within the server's max_connections budget).
 
-    Run it against a server like production's with the SQL of a typical request; each
+    Run it against a server like production's with the SQL of a typical request. It
+    never runs longer than --duration: the workload's first run counts, and each
     session's statements are limited to its share of the time. Exit status: 0, or 1 if
     requests failed during the test, 2 if it could not run.
     """
@@ -194,12 +202,14 @@ def _measure(
         transient=True,
     )
     with progress:
-        task = progress.add_task(f"measuring {target}", total=len(grid))
+        task = progress.add_task(f"measuring {target}", total=None)
 
-        def started(size: int, clients: int) -> None:
-            progress.update(task, description=f"pool_size={size:<4} clients={clients:<4}")
+        def started(size: int, clients: int, runs: int) -> None:
+            progress.update(
+                task, total=runs, description=f"pool_size={size:<4} clients={clients:<4}"
+            )
 
-        def done(_result: CellResult) -> None:
+        def done() -> None:
             progress.advance(task)
 
         return run_cells(target, load, facts, grid, deadline, started, done)
