@@ -97,8 +97,9 @@ class PooledConnection:
         self._activity = USED
 
     def rollback(self) -> None:
-        """Roll back the current transaction. After :class:`~poolwarden.ConnectionLost`
-        (the server already rolled it back), this replaces the dead connection."""
+        """Roll back the current transaction (no round trip when none is open). After
+        :class:`~poolwarden.ConnectionLost` (the server already rolled it back), this
+        replaces the dead connection."""
         raw = self._live()
         now = self._pool._now()
         if now - self._last_op >= self._pool._held_check_after:
@@ -108,7 +109,11 @@ class PooledConnection:
                 return
         self._last_op = now
         try:
-            raw.rollback()
+            # A rollback with no transaction open is a no-op round trip: skip it when the
+            # driver can tell (nothing ran since the last commit or rollback, or the
+            # server reported no transaction).
+            if self._activity == IN_TRANSACTION and self._pool._adapter.needs_rollback(raw):
+                raw.rollback()
         except BaseException as exc:
             self._failed(exc)
             raise

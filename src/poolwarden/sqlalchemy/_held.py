@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .._held import check_held, lost_error
+from ..adapters import Adapter
 
 if TYPE_CHECKING:
     from sqlalchemy.pool.base import _ConnectionRecord
@@ -80,15 +81,19 @@ class HeldConnection:
         state.used = False
 
     def rollback(self) -> None:
-        """The driver's rollback; a dead connection is replaced instead (the server has
-        already rolled its transaction back)."""
+        """The driver's rollback, skipped when the driver reports no transaction open (SQLAlchemy
+        rolls back at every ``Connection.close()``: a round trip saved per request that did
+        not open one). A dead connection is replaced instead: the server has already rolled
+        its transaction back, and the new connection has nothing to roll back."""
         state = self._state
         now = time.monotonic()
-        replaced = False
-        if now - state.last_op >= self._pool._warden._held_check_after:
-            replaced = self._check(now, ending=True)
+        if now - state.last_op >= self._pool._warden._held_check_after and self._check(
+            now, ending=True
+        ):
+            state.last_op = now
+            return
         state.last_op = now
-        if not replaced:  # a new connection has nothing to roll back
+        if _may_be_in_transaction(self._pool._records.driver, state.raw):
             state.raw.rollback()
         state.used = False
 
@@ -143,6 +148,13 @@ class HeldConnection:
 
     def __repr__(self) -> str:
         return f"<HeldConnection {self._state.raw!r}>"
+
+
+def _may_be_in_transaction(driver: Adapter, raw: Any) -> bool:
+    try:
+        return driver.needs_rollback(raw)
+    except Exception:
+        return True  # let the driver's own rollback say what is wrong
 
 
 def driver_connection(conn: Any) -> Any:
