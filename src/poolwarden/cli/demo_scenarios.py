@@ -32,9 +32,10 @@ __all__ = ["POOLS", "Demo", "Outcome"]
 QUEUEPOOL, PRE_PING, POOLWARDEN = "QueuePool", "QueuePool+pre_ping", "poolwarden"
 POOLS = (QUEUEPOOL, PRE_PING, POOLWARDEN)
 
-#: The session idle timeout the first scenario sets, and how long the pools then sit idle.
+#: The session idle timeout the first scenario sets.
 IDLE_TIMEOUT = 1
-IDLE_FOR = 1.8
+#: Longest wait for the server to end sessions (past their timeout, or killed).
+SERVER_CLOSES_WITHIN = 10.0
 #: Requests per scenario: three at once (the pool's three idle connections), then more.
 AT_ONCE, AFTERWARDS = 3, 6
 LEAK_THRESHOLD = 0.5
@@ -86,6 +87,11 @@ class Demo:
         )
         self.session_id_sql = "SELECT CONNECTION_ID()" if mysql else "SELECT pg_backend_pid()"
         self.kill_sql = "KILL CONNECTION {}" if mysql else "SELECT pg_terminate_backend({})"
+        self.alive_sql = (
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN ({})"
+            if mysql
+            else "SELECT count(*) FROM pg_stat_activity WHERE pid IN ({})"
+        )
 
     # -- engines -------------------------------------------------------------------------
     def engines(self, **pool_args: Any) -> dict[str, sqlalchemy.Engine]:
@@ -106,19 +112,38 @@ class Demo:
             for engine in engines.values():
                 engine.dispose()
 
-    def _on_connect(self, engine: sqlalchemy.Engine, sql: str, rows: list[Any]) -> None:
+    def _on_connect(self, engine: sqlalchemy.Engine, *sql: str) -> list[int]:
         """Run ``sql`` on every new connection of ``engine`` (committed, so that
-        PostgreSQL's transactional SET survives the pool's rollback); keep its result."""
+        PostgreSQL's transactional SET survives the pool's rollback); return the list the
+        session ids of its connections are added to."""
+        sessions: list[int] = []
 
         def run(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute(sql)
-            if cursor.description is not None:
-                rows.extend(row[0] for row in cursor.fetchall())
+            for statement in (*sql, self.session_id_sql):
+                cursor.execute(statement)
+            sessions.append(int(cursor.fetchone()[0]))
             cursor.close()
             dbapi_connection.commit()
 
         event.listen(engine, "connect", run)
+        return sessions
+
+    def _wait_until_ended(self, admin: Any, sessions: list[int]) -> None:
+        """Until the server has ended ``sessions`` (and so closed their sockets): a fixed
+        sleep could end too soon on a busy machine, and the demo would show nothing."""
+        cursor = admin.cursor()
+        deadline = time.monotonic() + SERVER_CLOSES_WITHIN
+        try:
+            while time.monotonic() < deadline:
+                cursor.execute(self.alive_sql.format(", ".join(map(str, sessions))))
+                alive = cursor.fetchone()[0]
+                admin.rollback()  # PostgreSQL shows activity as of the transaction's start
+                if not alive:
+                    break
+                time.sleep(0.05)
+        finally:
+            cursor.close()
 
     @staticmethod
     def _fill(engine: sqlalchemy.Engine, count: int) -> None:
@@ -154,10 +179,14 @@ class Demo:
         """Connections sit idle past the server's idle timeout (a session-level one, so no
         admin rights are needed), then requests arrive."""
         with self._engines(pool_size=AT_ONCE, max_overflow=0) as engines:
+            sessions = []
             for engine in engines.values():
-                self._on_connect(engine, self.idle_sql, [])
+                opened = self._on_connect(engine, self.idle_sql)
                 self._fill(engine, AT_ONCE)
-            time.sleep(IDLE_FOR)
+                sessions += opened
+            time.sleep(IDLE_TIMEOUT)
+            with self.target.connection() as admin:
+                self._wait_until_ended(admin, sessions)
             outcomes = {name: self._requests(engine) for name, engine in engines.items()}
             stats = engines[POOLWARDEN].pool.stats()  # type: ignore[attr-defined]
         done = [
@@ -171,17 +200,20 @@ class Demo:
         """Idle connections are killed at the server (``KILL`` of one's own sessions, or
         ``pg_terminate_backend``, from another session of the same user)."""
         with self._engines(pool_size=AT_ONCE, max_overflow=0) as engines:
-            sessions: list[Any] = []
+            sessions = []
             for engine in engines.values():
-                self._on_connect(engine, self.session_id_sql, sessions)
+                opened = self._on_connect(engine)
                 self._fill(engine, AT_ONCE)
+                sessions += opened
             with self.target.connection() as admin:
                 cursor = admin.cursor()
                 for session in sessions:
-                    cursor.execute(self.kill_sql.format(int(session)))
+                    cursor.execute(self.kill_sql.format(session))
+                    if cursor.description is not None:
+                        cursor.fetchall()
                 cursor.close()
                 admin.commit()
-            time.sleep(0.2)  # the server closes the sockets
+                self._wait_until_ended(admin, sessions)
             outcomes = {name: self._requests(engine) for name, engine in engines.items()}
             stats = engines[POOLWARDEN].pool.stats()  # type: ignore[attr-defined]
         outcomes[
