@@ -190,3 +190,20 @@ def test_dialect_sees_the_driver_through_the_held_connection(db_url: str) -> Non
         rows = conn.execute(select(sqlalchemy.literal(1))).all()
         assert rows == [(1,)]
     engine.dispose()
+
+
+def test_detached_connection_is_left_to_its_holder(db_url: str) -> None:
+    """A connection detached from the pool is its holder's: it is not replaced behind its
+    back (nor is the pool's record reconnected for it)."""
+    engine = held_engine(db_url, held_check_after=0.0)
+    with engine.connect() as conn:
+        conn.connection.detach()  # the caller takes the connection out of the pool for good
+        session = conn.execute(text(session_id_sql(db_url))).scalar_one()
+        conn.commit()
+        kill(db_url, session)
+        time.sleep(0.3)
+        with pytest.raises(sa_exc.DBAPIError):
+            conn.execute(text("SELECT 1"))
+        assert warden(engine).stats().held_replaced == 0
+    assert warden(engine).checkedout() == 0
+    engine.dispose()

@@ -109,6 +109,8 @@ class HeldConnection:
 
     def _check(self, now: float, ending: bool) -> bool:
         """The held-connection check; True if the connection was replaced."""
+        if self._record.dbapi_connection is not self:
+            return False  # detached from the pool (or invalidated): the holder's own now
         state, warden, driver = self._state, self._pool._warden, self._pool._records.driver
         verdict = check_held(
             driver, state.raw, state.entry.probe, state.used, warden._io.validation_timeout
