@@ -58,7 +58,7 @@ def demo_command(state: State, url: str | None, connect_timeout: float) -> int:
 
     target = state.target(url or os.environ.get("DATABASE_URL") or DEFAULT_URL, connect_timeout)
     target.require_server()
-    console = Console(highlight=False)
+    console = state.console()
     began = time.perf_counter()
     with target.connection() as raw:
         facts = read_server_facts(raw, target.kind)

@@ -152,7 +152,7 @@ def doctor_command(
     if as_json:
         click.echo(state.redact(json.dumps(_as_json(target, facts, plan, findings), indent=2)))
     else:
-        _print_report(Console(highlight=False), target, facts, plan, findings)
+        _print_report(state.console(), target, facts, plan, findings)
     return status
 
 

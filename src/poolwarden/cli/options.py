@@ -6,9 +6,10 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
 
 import click
+from rich.console import Console
 
 from .errors import passwords_in, redact
 from .target import Target
@@ -35,6 +36,39 @@ class State:
     def redact(self, text: str) -> str:
         """``text`` without any password this run has seen."""
         return redact(text, self.secrets)
+
+    def console(self, stderr: bool = False) -> Console:
+        """A rich console on stdout (or stderr) whose every line goes through
+        :meth:`redact`: a driver's message could quote what it was given."""
+        stream = sys.stderr if stderr else sys.stdout
+        return Console(
+            file=cast(TextIO, _RedactingFile(stream, self)), highlight=False, markup=False
+        )
+
+
+class _RedactingFile:
+    """A text stream that hides the run's passwords in what is written to it."""
+
+    def __init__(self, stream: TextIO, state: State) -> None:
+        self._stream = stream
+        self._state = state
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._state.redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
 
 
 class _RedactingFilter(logging.Filter):

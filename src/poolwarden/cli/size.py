@@ -156,10 +156,12 @@ def size_command(
             param_hint="'--pool-sizes'",
         )
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    cells = _measure(target, load, facts, grid, duration, began + duration)
+    cells = _measure(
+        state.console(stderr=True), target, load, facts, grid, duration, began + duration
+    )
     elapsed = time.perf_counter() - began
     advice = recommend(cells, facts, processes, instances)
-    console = Console(highlight=False)
+    console = state.console()
     _print_table(console, cells, advice)
     if report:
         run = SizeRun(
@@ -184,6 +186,7 @@ def size_command(
 
 
 def _measure(
+    console: Console,
     target: Target,
     load: Workload,
     facts: ServerFacts,
@@ -198,7 +201,7 @@ def _measure(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn(f"of {duration:g} s"),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
     )
     with progress:
