@@ -35,8 +35,8 @@ __all__ = ["size_command"]
 @click.command(
     "size",
     epilog="Examples:\n\n\b\n"
-    "  poolwarden size mysql+pymysql://app:secret@db/shop --query 'SELECT * FROM orders "
-    "WHERE id = 42'\n"
+    "  poolwarden size mysql+pymysql://app:secret@db/shop \\\n"
+    "      --query 'SELECT * FROM orders WHERE id = 42'\n"
     "  poolwarden size $DATABASE_URL --workload request.sql --concurrency 8,32 \\\n"
     "      --duration 60 --processes 4 --report size.html",
 )
@@ -77,8 +77,8 @@ __all__ = ["size_command"]
     type=click.Path(dir_okay=False),
     metavar="FILE.html",
     help="Write a self-contained HTML report with charts there, the charts as PNG files "
-    "beside it (FILE-throughput.png, FILE-p99.png) and the results as FILE.json (for "
-    "'poolwarden doctor --size-report').",
+    "beside it and the results as JSON for 'poolwarden doctor --size-report' (for "
+    "size.html: size-throughput.png, size-p99.png, size.json).",
 )
 @click.option(
     "--processes",
