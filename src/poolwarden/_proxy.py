@@ -303,11 +303,12 @@ class PooledConnection:
 
 
 class PooledCursor:
-    """A driver cursor whose errors the pool sees; everything else is forwarded. If the
-    connection under it is replaced (it died while held), the next statement runs on a
-    new cursor of the new connection, made with the same arguments."""
+    """A driver cursor whose errors the pool sees; everything else is forwarded, attribute
+    assignments (``arraysize``, ``row_factory``, …) included. If the connection under it is
+    replaced (it died while held), the next statement runs on a new cursor of the new
+    connection, made with the same arguments and given the same attributes."""
 
-    __slots__ = ("_args", "_conn", "_cursor", "_kwargs", "_source")
+    __slots__ = ("_args", "_conn", "_cursor", "_kwargs", "_settings", "_source")
 
     def __init__(
         self,
@@ -317,12 +318,23 @@ class PooledCursor:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
-        self._conn = conn
-        self._cursor = cursor
-        #: The driver connection the cursor belongs to, and how it was made.
-        self._source = source
-        self._args = args
-        self._kwargs = kwargs
+        _set = object.__setattr__  # this class forwards its own attribute assignments
+        _set(self, "_conn", conn)
+        _set(self, "_cursor", cursor)
+        #: The driver connection the cursor belongs to, how it was made, and the
+        #: attributes the borrower set on it since.
+        _set(self, "_source", source)
+        _set(self, "_args", args)
+        _set(self, "_kwargs", kwargs)
+        _set(self, "_settings", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._cursor, name, value)
+        settings = self._settings
+        if settings is None:
+            settings = {}
+            object.__setattr__(self, "_settings", settings)
+        settings[name] = value
 
     def _run(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         conn = self._conn
@@ -339,8 +351,11 @@ class PooledCursor:
         conn = self._conn
         raw = conn._before_operation()
         if raw is not self._source:
-            self._cursor = raw.cursor(*self._args, **self._kwargs)
-            self._source = raw
+            cursor = raw.cursor(*self._args, **self._kwargs)
+            for name, value in (self._settings or {}).items():
+                setattr(cursor, name, value)
+            object.__setattr__(self, "_cursor", cursor)
+            object.__setattr__(self, "_source", raw)
         conn._activity = IN_TRANSACTION
         try:
             return getattr(self._cursor, method)(*args, **kwargs)

@@ -58,6 +58,19 @@ def test_dead_connection_without_transaction_is_replaced_in_place(
     assert stats.in_use == 0 and stats.idle == 1  # the slot was kept, not leaked
 
 
+def test_cursor_attributes_are_forwarded_and_carried_to_the_replacement(
+    make_pool: Any, server: FakeServer, clock: FakeClock
+) -> None:
+    conn = held(make_pool, clock)
+    cursor = conn.cursor()
+    cursor.arraysize = 50  # DB-API: arraysize is read/write
+    assert cursor.raw.arraysize == 50 and cursor.arraysize == 50
+    conn.raw.server_closes()
+    clock.advance(5)
+    cursor.execute("SELECT 1")
+    assert cursor.raw.conn is conn.raw and cursor.raw.arraysize == 50
+
+
 def test_settings_the_borrower_changed_are_applied_to_the_replacement(
     make_pool: Any, server: FakeServer, clock: FakeClock
 ) -> None:
