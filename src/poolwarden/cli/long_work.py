@@ -107,8 +107,12 @@ def held_idle(facts: ServerFacts, timeout: float) -> Finding:
         {facts.idle_timeout_name: timeout},
         "The server's idle timeout also runs while a connection is checked out: a job that "
         "keeps a session open while it calls other services or computes loses the "
-        f"connection, and its next query fails ({error}).",
-        "give the connection back during long work and take a new one after",
+        f"connection, and with other pools its next query fails ({error}). poolwarden "
+        "checks a held connection before the next statement after a pause: it replaces it "
+        "when no transaction was open, and raises ConnectionLost when one was, since that "
+        "work is gone.",
+        "commit before long work (or give the connection back and take a new one after); "
+        "re-run units of work that are safe to repeat with poolwarden.retry_on_disconnect",
     )
 
 

@@ -64,7 +64,7 @@ class HeldConnection:
         """The driver's cursor, after the held-connection check if one is due."""
         state = self._state
         now = time.monotonic()
-        if now - state.last_op >= self._pool._warden._held_check_after:
+        if now - _since(state) >= self._pool._warden._held_check_after:
             self._check(now, ending=False)
         state.last_op = now
         state.used = True
@@ -74,7 +74,7 @@ class HeldConnection:
         """The driver's commit (after the check: a lost transaction raises, not commits)."""
         state = self._state
         now = time.monotonic()
-        if now - state.last_op >= self._pool._warden._held_check_after:
+        if now - _since(state) >= self._pool._warden._held_check_after:
             self._check(now, ending=False)
         state.last_op = now
         state.raw.commit()
@@ -87,7 +87,7 @@ class HeldConnection:
         its transaction back, and the new connection has nothing to roll back."""
         state = self._state
         now = time.monotonic()
-        if now - state.last_op >= self._pool._warden._held_check_after and self._check(
+        if now - _since(state) >= self._pool._warden._held_check_after and self._check(
             now, ending=True
         ):
             state.last_op = now
@@ -101,12 +101,6 @@ class HeldConnection:
         """Close the driver's connection."""
         self._state.raw.close()
 
-    def _checked_out(self, entry: Entry) -> None:
-        """A new checkout starts the pause clock afresh."""
-        state = self._state
-        state.last_op = time.monotonic()
-        state.entry = entry
-
     def _check(self, now: float, ending: bool) -> bool:
         """The held-connection check; True if the connection was replaced."""
         if self._record.dbapi_connection is not self:
@@ -119,7 +113,7 @@ class HeldConnection:
             return False
         error, open_transaction = verdict
         if open_transaction and not ending:
-            idle = now - state.last_op
+            idle = now - _since(state)
             with warden._lock:
                 warden._core.counters.held_lost += 1
             raise lost_error(driver, idle, warden._server_idle_timeout) from error
@@ -150,6 +144,14 @@ class HeldConnection:
 
     def __repr__(self) -> str:
         return f"<HeldConnection {self._state.raw!r}>"
+
+
+def _since(state: _State) -> float:
+    """When the connection was last used: its last operation, or its checkout (a new
+    checkout starts the pause clock afresh)."""
+    checkout_at = state.entry.checkout_at
+    last_op = state.last_op
+    return checkout_at if checkout_at > last_op else last_op
 
 
 def _may_be_in_transaction(driver: Adapter, raw: Any) -> bool:

@@ -6,7 +6,7 @@ import contextlib
 import importlib.util
 import os
 import sys
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -45,14 +45,26 @@ class WardenTimeout(sa_exc.TimeoutError, PoolTimeout):
     ``except`` clauses still catch it) with poolwarden's explanation."""
 
 
+#: Whether a code object belongs to the libraries, by code object: checkouts walk the same
+#: few frames over and over, and a dictionary lookup is cheaper than comparing file names.
+_IN_LIBRARY: dict[CodeType, bool] = {}
+
+
 def _user_frame(frame: FrameType | None) -> FrameType:
     """The innermost frame outside SQLAlchemy, poolwarden and the framework glue around
     them: where the application asked for a connection."""
     first = frame
+    known = _IN_LIBRARY
     while frame is not None:
-        filename = frame.f_code.co_filename
-        # "<...>": code SQLAlchemy generates at run time (its ``_go()`` wrappers).
-        if not filename.startswith(_LIBRARY_PREFIXES) and not filename.startswith("<"):
+        code = frame.f_code
+        in_library = known.get(code)
+        if in_library is None:
+            filename = code.co_filename
+            # "<...>": code SQLAlchemy generates at run time (its ``_go()`` wrappers).
+            in_library = known[code] = filename.startswith(_LIBRARY_PREFIXES) or (
+                filename.startswith("<")
+            )
+        if not in_library:
             return frame
         frame = frame.f_back
     assert first is not None
@@ -196,12 +208,11 @@ class WardenPool(QueuePool):
                 raise
             self._warden._renewed(entry)
         record._poolwarden_entry = entry  # type: ignore[attr-defined]
-        conn = record.dbapi_connection
-        if type(conn) is HeldConnection:
-            conn._checked_out(entry)
-        elif self._warden._held_check_after != float("inf"):
+        if type(
+            record.dbapi_connection
+        ) is not HeldConnection and self._warden._held_check_after != float("inf"):
             # Checked before statements after a pause in the borrower's hands.
-            record.dbapi_connection = HeldConnection(conn, record, self, entry)
+            record.dbapi_connection = HeldConnection(record.dbapi_connection, record, self, entry)
         return record
 
     def _do_return_conn(self, record: Any) -> None:
