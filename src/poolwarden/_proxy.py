@@ -356,12 +356,7 @@ class PooledCursor:
                 setattr(cursor, name, value)
             object.__setattr__(self, "_cursor", cursor)
             object.__setattr__(self, "_source", raw)
-        conn._activity = IN_TRANSACTION
-        try:
-            return getattr(self._cursor, method)(*args, **kwargs)
-        except BaseException as exc:
-            conn._failed(exc)
-            raise
+        return self._run(method, args, kwargs)
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         """Run one statement."""

@@ -16,7 +16,7 @@ from .checks import SizeAdvice, run_checks
 from .errors import CommandError
 from .findings import Finding, PoolPlan, Severity, exit_status, summary
 from .flask_config import FlaskConfig, load_flask_config
-from .options import State, connect_timeout_option, debug_option
+from .options import State, connect_timeout_option, debug_option, fleet_options
 from .output import print_table, print_wrapped
 from .server_settings import ServerFacts, read_server_facts
 from .target import Target, resolve_url
@@ -60,21 +60,9 @@ STYLES = {
     metavar="SECONDS",
     help="pool_recycle of the pools (-1: off).  [default: off, as SQLAlchemy]",
 )
-@click.option(
-    "--processes",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    metavar="P",
-    help="Processes with a pool on each instance (web workers, job workers).",
-)
-@click.option(
-    "--instances",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    metavar="I",
-    help="Instances (hosts, containers) running those processes.",
+@fleet_options(
+    "Processes with a pool on each instance (web workers, job workers).",
+    "Instances (hosts, containers) running those processes.",
 )
 @click.option(
     "--flask-config",

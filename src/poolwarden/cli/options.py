@@ -14,7 +14,7 @@ from rich.console import Console
 from .errors import passwords_in, redact
 from .target import Target
 
-__all__ = ["IntList", "State", "connect_timeout_option", "debug_option"]
+__all__ = ["IntList", "State", "connect_timeout_option", "debug_option", "fleet_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -160,3 +160,29 @@ class IntList(_ParamType):
                 )
             numbers.append(int(text))
         return sorted(set(numbers))
+
+
+def fleet_options(processes_help: str, instances_help: str) -> Callable[[F], F]:
+    """``--processes P`` and ``--instances I``: how many pools like this one the fleet
+    runs, for the server's connection budget."""
+    processes = click.option(
+        "--processes",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        metavar="P",
+        help=processes_help,
+    )
+    instances = click.option(
+        "--instances",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        metavar="I",
+        help=instances_help,
+    )
+
+    def decorate(command: F) -> F:
+        return processes(instances(command))
+
+    return decorate

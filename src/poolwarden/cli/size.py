@@ -22,7 +22,7 @@ from .loadtest import (
     run_cells,
     statement_limit,
 )
-from .options import IntList, State, connect_timeout_option, debug_option
+from .options import IntList, State, connect_timeout_option, debug_option, fleet_options
 from .output import print_table, print_wrapped
 from .recommend import Recommendation, recommend
 from .report import SizeRun, write_report
@@ -80,22 +80,10 @@ __all__ = ["size_command"]
     "beside it and the results as JSON for 'poolwarden doctor --size-report' (for "
     "size.html: size-throughput.png, size-p99.png, size.json).",
 )
-@click.option(
-    "--processes",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    metavar="P",
-    help="Processes per instance that will each have such a pool (for the connection "
+@fleet_options(
+    "Processes per instance that will each have such a pool (for the connection "
     "budget of max_overflow).",
-)
-@click.option(
-    "--instances",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    metavar="I",
-    help="Instances running those processes.",
+    "Instances running those processes.",
 )
 @connect_timeout_option
 @debug_option
