@@ -15,8 +15,8 @@ from tests.cli.conftest import Cli, MySQLUser, table_row
 POOLS = ("QueuePool", "QueuePool+pre_ping", "poolwarden")
 
 
-def failures(cell: str) -> int:
-    match = re.fullmatch(r"(\d+) of 9 failed", cell)
+def failures(cell: str, of: int = 9) -> int:
+    match = re.fullmatch(rf"(\d+) of {of} failed", cell)
     assert match, cell
     return int(match.group(1))
 
@@ -38,20 +38,24 @@ def test_demo(cli: Cli, server: str, request: pytest.FixtureRequest) -> None:
         assert user.password not in run.output and f"{user.name}:***@" in run.out
     assert run.err == ""
     idle_name = "wait_timeout" if server == "mysql" else "idle_session_timeout"
-    assert f"[1/4] idle past {idle_name} (1 s, set per session)" in run.out
+    assert f"[1/5] idle past {idle_name} (1 s, set per session)" in run.out
     for label in ("idle past timeout", "killed connections"):
         plain, pre_ping, warden = (failures(cell) for cell in table_row(run.out, label))
         # The three connections handed out at once were dead: a plain QueuePool passes
         # them on; pre_ping and poolwarden replace them first.
         assert plain == 3, run.out
         assert pre_ping == 0 and warden == 0, run.out
+    # Jobs that keep their connections past the idle timeout: only poolwarden checks a
+    # connection that never went back to the pool.
+    held = [failures(cell, of=3) for cell in table_row(run.out, "held by long jobs")]
+    assert held == [3, 3, 0], run.out
     assert table_row(run.out, "leaked connection") == [
         "not reported", "not reported", "reported + line",
     ]  # fmt: skip
     assert table_row(run.out, "pool ran out: error") == [
         "names nobody", "names nobody", "names holder",
     ]  # fmt: skip
-    assert table_row(run.out, "errors seen") == ["6", "0", "0"]
+    assert table_row(run.out, "errors seen") == ["9", "3", "0"]
     costs = table_row(run.out, "per-request cost")
     assert len(costs) == 3 and all(re.fullmatch(r"\d+ µs \(\d+\.\d\dx\)", c) for c in costs)
     assert costs[0].endswith("(1.00x)")

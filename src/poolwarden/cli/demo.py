@@ -45,9 +45,11 @@ def demo_command(state: State, url: str | None, connect_timeout: float) -> int:
          or idle_session_timeout of 1 s: no admin rights needed);
       2. connections killed at the server (KILL of the user's own sessions, or
          pg_terminate_backend);
-      3. a request handler that never gives its connection back, until the pool runs
+      3. jobs that keep their connections through work longer than that idle timeout
+         (pre_ping cannot help: the connections never go back to the pool);
+      4. a request handler that never gives its connection back, until the pool runs
          out: is the leak reported, does the timeout error name the holder?
-      4. the cost of a request on each pool.
+      5. the cost of a request on each pool.
 
     It prints the errors each pool let through and the per-request cost side by side,
     and finishes in well under a minute. Exit status 0, or 1 if poolwarden let an error
@@ -75,6 +77,7 @@ def demo_command(state: State, url: str | None, connect_timeout: float) -> int:
     steps: list[tuple[str, Callable[[], Results]]] = [
         (f"idle past {facts.idle_timeout_name} (1 s, set per session)", demo.idle_past_timeout),
         ("connections killed at the server", demo.killed),
+        ("jobs hold their connections past the idle timeout", demo.held_by_long_jobs),
         ("a handler keeps its connections; the pool runs out", demo.leak_and_exhaustion),
         ("per-request cost: check out, SELECT 1, give back", demo.per_request_cost),
     ]
@@ -84,15 +87,15 @@ def demo_command(state: State, url: str | None, connect_timeout: float) -> int:
         with console.status(f"[{number}/{len(steps)}] {title}"):
             results.append(run())
         console.print(f"[{number}/{len(steps)}] {title}: {time.perf_counter() - step_began:.1f} s")
-    idle, killed, leak, cost = results
+    idle, killed, held, leak, cost = results
     console.print()
-    print_table(console, _table(idle, killed, leak, cost))
-    _print_details(console, idle, killed, leak)
+    print_table(console, _table(idle, killed, held, leak, cost))
+    _print_details(console, idle, killed, held, leak)
     console.print(f"\ndone in {time.perf_counter() - began:.1f} s")
-    return _status(console, idle, killed, leak)
+    return _status(console, idle, killed, held, leak)
 
 
-def _table(idle: Results, killed: Results, leak: Results, cost: Results) -> Table:
+def _table(idle: Results, killed: Results, held: Results, leak: Results, cost: Results) -> Table:
     from .demo_scenarios import POOLS, POOLWARDEN, QUEUEPOOL
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
@@ -112,6 +115,7 @@ def _table(idle: Results, killed: Results, leak: Results, cost: Results) -> Tabl
     rows = [
         ("idle past timeout", [failed(idle[name]) for name in POOLS]),
         ("killed connections", [failed(killed[name]) for name in POOLS]),
+        ("held by long jobs", [failed(held[name]) for name in POOLS]),
         (
             "leaked connection",
             ["reported + line" if leak[name].leak_reports else "not reported" for name in POOLS],
@@ -120,7 +124,10 @@ def _table(idle: Results, killed: Results, leak: Results, cost: Results) -> Tabl
             "pool ran out: error",
             ["names holder" if _names_holder(leak[name]) else "names nobody" for name in POOLS],
         ),
-        ("errors seen", [str(idle[name].errors + killed[name].errors) for name in POOLS]),
+        (
+            "errors seen",
+            [str(idle[name].errors + killed[name].errors + held[name].errors) for name in POOLS],
+        ),
         ("per-request cost", [price(cost[name]) for name in POOLS]),
     ]
     for label, cells in rows:
@@ -134,12 +141,14 @@ def _names_holder(outcome: Outcome) -> bool:
     return bool(outcome.timeout_message and FILENAME in outcome.timeout_message)
 
 
-def _print_details(console: Console, idle: Results, killed: Results, leak: Results) -> None:
+def _print_details(
+    console: Console, idle: Results, killed: Results, held: Results, leak: Results
+) -> None:
     from .demo_app import FILENAME
     from .demo_scenarios import POOLS, POOLWARDEN, PRE_PING, QUEUEPOOL
 
     console.print(Text("\nwhat the pools saw", style="bold"))
-    for scenario, results in (("idle", idle), ("killed", killed)):
+    for scenario, results in (("idle", idle), ("killed", killed), ("held", held)):
         for name in POOLS:
             outcome = results[name]
             seen = outcome.first_error or outcome.note
@@ -171,11 +180,11 @@ def _app_lines(stack: str, filename: str) -> list[str]:
     return kept
 
 
-def _status(console: Console, idle: Results, killed: Results, leak: Results) -> int:
+def _status(console: Console, idle: Results, killed: Results, held: Results, leak: Results) -> int:
     from .demo_scenarios import POOLWARDEN
 
     problems = []
-    if idle[POOLWARDEN].errors or killed[POOLWARDEN].errors:
+    if idle[POOLWARDEN].errors or killed[POOLWARDEN].errors or held[POOLWARDEN].errors:
         problems.append("poolwarden let errors through")
     if not leak[POOLWARDEN].leak_reports:
         problems.append("poolwarden did not report the leaked connection")

@@ -221,6 +221,36 @@ class Demo:
         ].note = f"{stats.found_dead} found dead by the socket probe and replaced unseen"
         return outcomes
 
+    def held_by_long_jobs(self) -> dict[str, Outcome]:
+        """Jobs keep their connections through work that outlasts the server's idle timeout
+        (having committed before it, so nothing is lost), then run their next statement.
+        No check at checkout helps here: the connections never went back to the pool."""
+        with self._engines(pool_size=AT_ONCE, max_overflow=0) as engines:
+            sessions: list[int] = []
+            held: dict[str, list[Any]] = {}
+            for name, engine in engines.items():
+                opened = self._on_connect(engine, self.idle_sql)
+                held[name] = [engine.connect() for _ in range(AT_ONCE)]
+                for connection in held[name]:
+                    connection.exec_driver_sql("SELECT 1")
+                    connection.commit()
+                sessions += opened
+            time.sleep(IDLE_TIMEOUT)  # the jobs' long work
+            with self.target.connection() as admin:
+                self._wait_until_ended(admin, sessions)
+            outcomes = {}
+            for name, connections in held.items():
+                outcome = outcomes[name] = Outcome()
+                for connection in connections:
+                    self._one(outcome, partial(connection.exec_driver_sql, "SELECT 1"))
+                    connection.close()
+            stats = engines[POOLWARDEN].pool.stats()  # type: ignore[attr-defined]
+        outcomes[POOLWARDEN].note = (
+            f"{stats.held_replaced} replaced in the jobs' hands before their next statement "
+            "(no transaction was open)"
+        )
+        return outcomes
+
     def leak_and_exhaustion(self) -> dict[str, Outcome]:
         """A handler keeps its connection; another does too; the next request finds the
         pool (2 + 0) empty and times out."""
