@@ -192,3 +192,19 @@ def test_dispose_keeps_counting_checked_out_connections() -> None:
     held.close()
     assert sizes(pool) == (2, 1, 0, -1)
     pool.close()
+
+
+def test_logs_where_queuepool_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """Logging set up for SQLAlchemy's pools (``sqlalchemy.pool``) covers WardenPool, and
+    SQLAlchemy's pool messages do not land in poolwarden's own logger."""
+
+    def scenario(pool: Any, seen: list[str]) -> list[Any]:
+        with caplog.at_level("DEBUG", logger="sqlalchemy.pool"):
+            pool.connect().close()
+        return sorted({r.name.rsplit(".", 1)[0] for r in caplog.records if "pool" in r.name})
+
+    caplog.clear()
+    queue = run(QueuePool, scenario)[0]
+    caplog.clear()
+    warden = run(WardenPool, scenario)[0]
+    assert queue == ["sqlalchemy.pool.impl"] and warden == queue

@@ -112,6 +112,11 @@ class WardenPool(QueuePool):
     ``held_check_after`` — as for :class:`poolwarden.Pool`.
     """
 
+    #: SQLAlchemy names a pool's logger after its class's module; log where QueuePool logs
+    #: instead, so that logging set up for ``sqlalchemy.pool`` (or ``echo_pool``) covers
+    #: WardenPool too, and SQLAlchemy's pool messages stay out of the ``poolwarden`` logger.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.WardenPool"
+
     def __init__(
         self,
         creator: Any,
