@@ -6,6 +6,7 @@ and render it without its password for every repr, log line and error message.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -24,6 +25,10 @@ DRIVER_ALIASES = {
     "mysql-connector": "mysqlconnector",
     "sqlite3": "pysqlite",
 }
+
+
+#: Query options that carry a password (drivers and libpq accept them in the URL too).
+SECRET_OPTIONS = frozenset({"password", "passwd", "pwd", "sslpassword"})
 
 
 @dataclass(frozen=True)
@@ -60,8 +65,20 @@ class URL:
         if self.database is not None:
             text += "/" + self.database
         if self.query:
-            text += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in self.query.items())
+            hidden = SECRET_OPTIONS if hide_password else frozenset()
+            text += "?" + "&".join(
+                f"{k}={'***' if k.lower() in hidden else quote(v, safe='')}"
+                for k, v in self.query.items()
+            )
         return text
+
+    def secrets(self) -> set[str]:
+        """Every password the URL carries (in the user part or as a query option): the
+        strings no message may show."""
+        found = {v for k, v in self.query.items() if k.lower() in SECRET_OPTIONS and v}
+        if self.password:
+            found.add(self.password)
+        return found
 
     def __str__(self) -> str:
         return self.render()
@@ -76,7 +93,9 @@ def _bad(target: str, why: str) -> ValueError:
 
 
 def _scrub(text: str) -> str:
-    """Hide anything between ``user:`` and ``@`` so a malformed URL's password is not echoed."""
+    """Hide anything between ``user:`` and ``@``, and password query options, so a
+    malformed URL's password is not echoed."""
+    text = _SECRET_QUERY.sub(lambda m: m.group(1) + "***", text)
     head, sep, tail = text.partition("://")
     if not sep:
         return text
@@ -84,6 +103,18 @@ def _scrub(text: str) -> str:
     if not at or ":" not in auth:
         return text
     return f"{head}://{auth.split(':', 1)[0]}:***@{rest}"
+
+
+_SECRET_QUERY = re.compile(
+    r"([?&](?:" + "|".join(sorted(SECRET_OPTIONS)) + r")=)[^&#]*", re.IGNORECASE
+)
+
+#: What to say when urllib cannot split a URL: its own message may quote part of a
+#: password that holds a character with a meaning in URLs.
+_SPLIT_HINT = (
+    "bad host or port; the port must be an integer 0-65535, and a password holding "
+    "/ # ? or @ must have them percent-encoded (%2F %23 %3F %40)"
+)
 
 
 def parse_url(target: str) -> URL:
@@ -104,12 +135,12 @@ def parse_url(target: str) -> URL:
     try:
         parts = urlsplit(target)
         port = parts.port
-    except ValueError as exc:
-        raise _bad(
-            target, f"bad host or port ({exc}); the port must be an integer 0-65535"
-        ) from None
+    except ValueError:
+        raise _bad(target, _SPLIT_HINT) from None
     if parts.fragment:
-        raise _bad(target, "a '#' fragment is not allowed")
+        raise _bad(
+            target, "a '#' fragment is not allowed (a '#' in a password must be written %23)"
+        )
     query: dict[str, str] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key in query:

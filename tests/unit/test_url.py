@@ -42,6 +42,24 @@ def test_password_never_rendered() -> None:
     assert "hunter2" in url.render(hide_password=False)
 
 
+@pytest.mark.parametrize("key", ["password", "PASSWORD", "passwd", "pwd", "sslpassword"])
+def test_password_query_options_never_rendered(key: str) -> None:
+    url = parse_url(f"postgresql+psycopg://bob@127.0.0.1/app?sslmode=require&{key}=hunter2")
+    for text in (str(url), repr(url), url.render()):
+        assert "hunter2" not in text and f"{key}=***" in text and "sslmode=require" in text
+    assert url.secrets() == {"hunter2"}
+    assert f"{key}=hunter2" in url.render(hide_password=False)
+
+
+@pytest.mark.parametrize("char", ["/", "#", "?"])
+def test_unencoded_password_characters_are_not_echoed(char: str) -> None:
+    """urllib's own message would quote part of such a password (as the port)."""
+    with pytest.raises(ValueError, match=r"percent-encoded|%23") as info:
+        parse_url(f"mysql+pymysql://rv:Sec{char}ret99@127.0.0.1:3306/test?passwd=zz9")
+    text = str(info.value)
+    assert "Sec" not in text and "ret99" not in text and "zz9" not in text
+
+
 def test_sqlite_paths() -> None:
     assert parse_url("sqlite:///rel/file.db").database == "rel/file.db"
     assert parse_url("sqlite:////abs/file.db").database == "/abs/file.db"
