@@ -15,6 +15,7 @@ from . import _watchdog
 from ._entry import Entry
 from ._probe import make_probe
 from ._proxy import IN_TRANSACTION
+from ._url import SECRET_OPTIONS
 from .adapters import Adapter, for_connection
 
 __all__ = ["ConnectionIO", "bounded_ping"]
@@ -155,9 +156,11 @@ class ConnectionIO:
     # -- messages ------------------------------------------------------------------------
     def redact(self, text: str) -> str:
         """``text`` with the connection password, if any, replaced by ``***``."""
-        password = self.adapter.kwargs.get("password")
-        if password:
-            text = text.replace(str(password), "***")
+        kwargs = self.adapter.kwargs
+        for key in SECRET_OPTIONS:
+            password = kwargs.get(key)
+            if password:
+                text = text.replace(str(password), "***")
         return text
 
     def describe_connect_error(self, exc: BaseException) -> str:

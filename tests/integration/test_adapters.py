@@ -57,11 +57,15 @@ def test_needs_rollback_tracks_the_transaction(db_url: str) -> None:
             adm.cursor().execute(f"DROP TABLE {table}")
 
 
+@pytest.mark.parametrize("where", ["user part", "query option"])
 def test_wrong_password_raised_at_once_and_never_echoed(
-    mysql_driver: str, caplog: pytest.LogCaptureFixture
+    mysql_driver: str, where: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     user, _, rest = MYSQL.partition("@")
-    url = f"mysql+{mysql_driver}://{user}:{SECRET}@{rest}"
+    if where == "user part":
+        url = f"mysql+{mysql_driver}://{user}:{SECRET}@{rest}"
+    else:
+        url = f"mysql+{mysql_driver}://{user}@{rest}?password={SECRET}"
     with caplog.at_level(logging.DEBUG, logger="poolwarden"), Pool(url, timeout=20) as pool:
         with pytest.raises(Exception) as info:
             pool.getconn()
