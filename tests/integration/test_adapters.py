@@ -50,11 +50,43 @@ def test_needs_rollback_tracks_the_transaction(db_url: str) -> None:
             cur.fetchall()
             assert adapter.needs_rollback(raw)  # a snapshot is open
             conn.rollback()
-            if dialect(db_url) == "postgresql" or adapter.name == "mysqlconnector":
-                assert not adapter.needs_rollback(raw)  # these drivers report the state
+            if dialect(db_url) == "postgresql":
+                assert not adapter.needs_rollback(raw)  # libpq reports the state
     finally:
         with admin(db_url) as adm:
             adm.cursor().execute(f"DROP TABLE {table}")
+
+
+@pytest.mark.parametrize("ending", ["rollback", "return"])
+def test_failed_first_statement_leaves_no_locks_behind(
+    db_url: str, table: str, ending: str
+) -> None:
+    """An error packet carries no status flags, so after a failed first statement the
+    driver's in-transaction flag is stale, while the statement may hold row locks: the
+    rollback (asked for, or the reset on return) must not be skipped."""
+    with admin(db_url) as adm:
+        adm.cursor().execute(f"INSERT INTO {table} VALUES (1)")
+    with Pool(db_url, pool_size=1) as pool:
+        conn = pool.getconn()
+        conn.commit()
+        with pytest.raises(Exception, match=r"(?i)duplicate"):
+            conn.cursor().execute(f"INSERT INTO {table} VALUES (1)")
+        try:
+            if ending == "rollback":
+                conn.rollback()
+            else:
+                conn.close()
+            with admin(db_url) as adm:
+                cur = adm.cursor()
+                if dialect(db_url) == "mysql":
+                    cur.execute("SET SESSION innodb_lock_wait_timeout = 1")
+                else:
+                    cur.execute("SET lock_timeout = '1s'")
+                cur.execute(f"DELETE FROM {table} WHERE id = 1")  # no lock left to wait for
+        finally:
+            if not conn.closed:
+                conn.invalidate()  # closed, not kept: whatever it holds goes with it
+                conn.close()
 
 
 @pytest.mark.parametrize("where", ["user part", "query option"])

@@ -88,7 +88,11 @@ class MySQLConnectorAdapter(MySQLAdapter):
 
     def needs_rollback(self, raw: Any) -> bool:
         """mysql-connector tracks the server's in-transaction flag from OK and EOF packets,
-        so it also sees the snapshot a plain SELECT opened."""
+        but an error packet carries no flags, so after a failed first statement (which may
+        hold row locks) the flag is stale. Trust it only with autocommit on (as set through
+        the driver; it does not keep the server's autocommit flag)."""
+        if not getattr(raw, "_autocommit", False):
+            return True
         return bool(raw.in_transaction) or bool(getattr(raw, "unread_result", False))
 
     def reset_session(self, raw: Any) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._url import URL
-from ._mysql import SERVER_STATUS_IN_TRANS, MySQLAdapter, login_kwargs
+from ._mysql import SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, MySQLAdapter, login_kwargs
 from .base import coerce_options
 
 __all__ = ["MySQLdbAdapter"]
@@ -58,11 +58,14 @@ class MySQLdbAdapter(MySQLAdapter):
 
     def needs_rollback(self, raw: Any) -> bool:
         """mysqlclient does not expose the server's status flags, but MariaDB Connector/C,
-        which it is usually built on, does, and it reads them from every OK and EOF packet,
-        so its in-transaction flag also shows the snapshot a plain SELECT opened. Built on
-        another client library: always roll back."""
+        which it is usually built on, does. An error packet carries no flags, so after a
+        failed first statement (which may hold row locks) the in-transaction flag is stale:
+        trust the flags only to say "autocommit on and no explicit BEGIN", as for PyMySQL.
+        Built on another client library: always roll back."""
         status = _server_status_reader()(raw)
-        return True if status is None else bool(status & SERVER_STATUS_IN_TRANS)
+        if status is None:
+            return True
+        return not status & SERVER_STATUS_AUTOCOMMIT or bool(status & SERVER_STATUS_IN_TRANS)
 
     def can_reset_session(self) -> bool:
         """A session reset re-authenticates, so it needs the login: known for URL targets."""
