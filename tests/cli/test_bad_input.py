@@ -4,6 +4,8 @@ never a password."""
 from __future__ import annotations
 
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +75,35 @@ def test_wrong_password_and_unknown_user(cli: Cli, limited_user: MySQLUser) -> N
     assert "the server refused the login (wrong user name or password?)" in line
     assert "(1045) Access denied" in line
     assert SECRET not in line and limited_user.password not in line
+
+
+def test_wrong_password_as_a_query_option(cli: Cli, limited_user: MySQLUser) -> None:
+    url = f"mysql+pymysql://{limited_user.name}@127.0.0.1:3306/test?password={SECRET}"
+    run = cli("doctor", url, "--debug")
+    assert run.status == 2
+    line = run.err.splitlines()[-1]
+    assert "the server refused the login" in line and "?password=***" in line
+    assert SECRET not in run.output
+
+
+def test_report_that_cannot_be_written_is_refused_first(
+    cli: Cli, mysql: str, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    began = time.perf_counter()
+    run = cli(
+        "size", mysql, "--query", "SELECT 1", "--duration", "30", "--report",
+        str(blocker / "size.html"),
+    )  # fmt: skip
+    assert time.perf_counter() - began < 5  # refused before the 30 s load test
+    line = one_error_line(run)
+    assert "Invalid value for '--report': cannot write the report" in line
+    (tmp_path / "taken.json").mkdir()  # the JSON beside the page cannot be written
+    line = one_error_line(
+        cli("size", mysql, "--query", "SELECT 1", "--report", str(tmp_path / "taken.html"))
+    )
+    assert "cannot write the report" in line and "Is a directory" in line
 
 
 def test_unknown_role_and_database_on_postgres(cli: Cli, postgres: str) -> None:

@@ -139,8 +139,40 @@ def test_per_user_limit(cli: Cli, limited_user: MySQLUser) -> None:
     assert "1203" in run.out
     assert limited_user.password not in run.output
     assert f"{limited_user.name}:***@" in run.out
-    fits = cli("doctor", limited_user.url(), "--pool-size", "2", "--max-overflow", "1")
+    # All 3 connections leave none for anything else: a warning, as for max_connections.
+    full = cli("doctor", limited_user.url(), "--pool-size", "2", "--max-overflow", "1")
+    assert full.status == 1, full.output
+    assert "WARNING the fleet may take 3 of the 3 connections max_user_connections" in full.flat
+    fits = cli("doctor", limited_user.url(), "--pool-size", "2", "--max-overflow", "0")
     assert fits.status == 0, fits.output
+
+
+def test_password_as_a_query_option_is_never_shown(cli: Cli, password_user: MySQLUser) -> None:
+    url = f"mysql+pymysql://{password_user.name}@127.0.0.1:3306/test?password={password_user.password}"
+    run = cli("doctor", url, "--debug")
+    assert run.status == 0, run.output
+    assert f"at mysql+pymysql://{password_user.name}@127.0.0.1:3306/test?password=***" in run.flat
+    _, report = doctor_json(cli, url)
+    assert report["url"].endswith("?password=***")
+    for text in (run.output, json.dumps(report)):
+        assert password_user.password not in text
+
+
+def test_json_says_why_it_failed(cli: Cli, mysql: str) -> None:
+    run = cli("doctor", mysql.replace(":3306/", ":1/"), "--json")
+    assert run.status == 2
+    report = json.loads(run.out)
+    assert report["exit_status"] == 2
+    assert report["error"].startswith("cannot connect to ") and "refused" in report["error"]
+    assert run.err.startswith("poolwarden: cannot connect to ")
+
+
+def test_pool_recycle_zero_and_fractions(cli: Cli, mysql: str) -> None:
+    run = cli("doctor", mysql, "--pool-recycle", "0", "--pool-size", "1", "--max-overflow", "0")
+    assert run.status == 1, run.output
+    assert "WARNING pool_recycle=0 reconnects at every checkout" in run.flat
+    line = one_error_line(cli("doctor", mysql, "--pool-recycle", "-0.5"))
+    assert "Invalid value for '--pool-recycle': -0.5: give -1 (off), 0" in line
 
 
 def test_flask_config(cli: Cli, mysql: str, tmp_path: Path) -> None:

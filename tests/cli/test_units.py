@@ -18,10 +18,11 @@ from poolwarden.cli.errors import (
 )
 from poolwarden.cli.findings import Finding, PoolPlan, Severity, exit_status
 from poolwarden.cli.flask_config import load_flask_config
-from poolwarden.cli.loadtest import CellResult, Workload, percentile, schedule
+from poolwarden.cli.loadtest import CellResult, percentile, schedule
 from poolwarden.cli.options import IntList
-from poolwarden.cli.recommend import recommend
+from poolwarden.cli.recommend import failed_share, recommend
 from poolwarden.cli.server_settings import ServerFacts
+from poolwarden.cli.workload import Workload
 
 
 def mariadb(**changes: object) -> ServerFacts:
@@ -81,11 +82,65 @@ def test_account_limits_and_reserved_slots() -> None:
     postgres = mariadb(
         kind="postgresql", max_connections=100, reserved_connections=3, database_limit=10
     )
-    found = checks(PoolPlan(pool_size=10, max_overflow=0, processes=1), postgres)
+    found = checks(PoolPlan(pool_size=8, max_overflow=0, processes=1), postgres)
     assert found["database-limit"].severity is Severity.OK
+    full = checks(PoolPlan(pool_size=10, max_overflow=0, processes=1), postgres)
+    assert full["database-limit"].severity is Severity.WARNING
     assert checks(PoolPlan(pool_size=98, max_overflow=0), postgres)["fleet"].severity is (
         Severity.ERROR
     )
+
+
+def raised_to(fix: str, name: str) -> int:
+    """The value a finding's fix says to raise ``name`` to."""
+    return int(fix.split(f"raise {name} to at least ")[1].split()[0])
+
+
+def test_fleet_fix_counts_the_reserved_slots() -> None:
+    # 3 x (20 + 10) = 90 on max_connections=100 with 3 reserved: 97 available, 90 > 80%.
+    postgres = mariadb(kind="postgresql", max_connections=100, reserved_connections=3)
+    plan = PoolPlan(pool_size=20, max_overflow=10, processes=3)
+    fleet = checks(plan, postgres)["fleet"]
+    assert fleet.severity is Severity.WARNING
+    advised = raised_to(fleet.fix, "max_connections")
+    assert advised == 116  # ceil(90 / 0.8) + 3
+    # Following the advice leaves nothing to warn about; one less is not enough.
+    assert (
+        checks(plan, mariadb(kind="postgresql", max_connections=advised, reserved_connections=3))[
+            "fleet"
+        ].severity
+        is Severity.OK
+    )
+    short = mariadb(kind="postgresql", max_connections=advised - 1, reserved_connections=3)
+    assert checks(plan, short)["fleet"].severity is Severity.WARNING
+
+
+def test_account_limit_thresholds_match_the_fleet_check() -> None:
+    over = checks(PoolPlan(pool_size=11, max_overflow=0), mariadb(user_limit=10))["user-limit"]
+    assert over.severity is Severity.ERROR
+    assert "at most 8 connections per process" in over.fix
+    advised = raised_to(over.fix, "max_user_connections")
+    assert advised == 14
+    following = checks(PoolPlan(pool_size=11, max_overflow=0), mariadb(user_limit=advised))
+    assert following["user-limit"].severity is Severity.OK
+    # Exactly at the limit leaves no room: the warning the fleet check gives there too.
+    at_limit = checks(PoolPlan(pool_size=10, max_overflow=0), mariadb(user_limit=10))
+    assert at_limit["user-limit"].severity is Severity.WARNING
+    assert "raise max_user_connections to at least 13" in at_limit["user-limit"].fix
+    assert (
+        checks(PoolPlan(pool_size=8, max_overflow=0), mariadb(user_limit=10))[
+            "user-limit"
+        ].severity
+        is Severity.OK
+    )
+
+
+def test_pool_recycle_zero_reconnects_at_every_checkout() -> None:
+    found = checks(PoolPlan(pool_recycle=0), mariadb())["recycle"]
+    assert found.severity is Severity.WARNING
+    assert "every checkout" in found.title and found.fix.startswith("pool_recycle=480 ")
+    no_timeout = checks(PoolPlan(pool_recycle=0), mariadb(idle_timeout=None))["recycle"]
+    assert no_timeout.severity is Severity.WARNING and "pool_recycle=-1" in no_timeout.fix
 
 
 def test_statement_limits_by_server() -> None:
@@ -127,6 +182,30 @@ def test_recommendation_smallest_size_near_peak_and_overflow_for_bursts() -> Non
     capped = recommend(cells, mariadb(), processes=10, instances=3)
     assert (capped.pool_size, capped.max_overflow) == (2, 0)
     assert any("capped" in reason for reason in capped.reasons)
+
+
+def test_recommendation_leaves_out_cells_not_measured() -> None:
+    unmeasured = CellResult(32, 32, seconds=0.0, not_measured="opening connection 4 failed")
+    empty = CellResult(8, 32, seconds=1.0)  # no request finished in time: p99 "0"
+    empty.latency_ms = {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+    cells = [cell(1, 32, 5000, p99=6.0), cell(4, 32, 5100, p99=5.0), empty, unmeasured]
+    advice = recommend(cells, mariadb())
+    # max_overflow comes from the measured p99s, not from a cell's missing figures.
+    assert (advice.pool_size, advice.max_overflow) == (1, 3)
+    assert not any("0.00 ms" in reason for reason in advice.reasons)
+    assert "not measured, so left out: pool_size=8 with 32 clients, pool_size=32" in (
+        " ".join(advice.reasons)
+    )
+    with pytest.raises(ValueError, match="no measured cell"):
+        recommend([empty, unmeasured], mariadb())
+    assert unmeasured.as_dict()["throughput"] is None and not unmeasured.as_dict()["measured"]
+
+
+def test_failed_share_counts_requests_that_ended() -> None:
+    ok, failing = cell(1, 1, 97), cell(2, 1, 0)
+    failing.errors = 3
+    assert failed_share([ok, failing]) == pytest.approx(0.03)
+    assert failed_share([]) == 0.0
 
 
 def test_percentile_nearest_rank() -> None:
@@ -178,6 +257,11 @@ def test_passwords_are_found_and_hidden() -> None:
             f"failed: {url.replace('p%40ss', '***')} (***)"
         )
     assert passwords_in("mysql://u@h/db") == set()
+    # Passwords given as query options, in a URL that parses and in one that does not.
+    for url in ("mysql://u@h/db?charset=utf8&password=p%40ss", "mysql://u@h:bad/db?PWD=p%40ss"):
+        assert {"p@ss", "p%40ss"} <= passwords_in(url)
+        assert "p@ss" not in redact(f"{url} said p@ss", passwords_in(url))
+    assert {"k1", "k2"} <= passwords_in("postgresql://u:k1@h/db?sslpassword=k2")
 
 
 def test_connect_errors_are_named() -> None:

@@ -1,15 +1,16 @@
 """The size report's charts as PNG bytes: throughput and p99 latency against pool size,
-one line per client count. matplotlib's object API with the Agg canvas: no display, no
-global pyplot state."""
+one line per client count, measured cells only. matplotlib's object API with the Agg
+canvas: no display, no global pyplot state."""
 
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
 
 from .loadtest import CellResult
 
-__all__ = ["latency_chart", "throughput_chart"]
+__all__ = ["latency_chart", "rehearse", "throughput_chart"]
 
 
 def _chart(
@@ -17,7 +18,7 @@ def _chart(
     value: Callable[[CellResult], float],
     title: str,
     ylabel: str,
-    recommended: int,
+    recommended: int | None,
 ) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -26,6 +27,8 @@ def _chart(
     figure = Figure(figsize=(7.0, 4.2), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
+    # A cell without figures is a gap, not a zero: a zero would read as a measurement.
+    cells = [cell for cell in cells if cell.measured]
     sizes = sorted({cell.pool_size for cell in cells})
     for clients in sorted({cell.concurrency for cell in cells}):
         row = sorted((c for c in cells if c.concurrency == clients), key=lambda c: c.pool_size)
@@ -35,15 +38,16 @@ def _chart(
             marker="o",
             label=f"{clients} client{'s' if clients > 1 else ''}",
         )
-    axes.axvline(recommended, color="0.4", linestyle="--", linewidth=1)
-    axes.annotate(
-        f" recommended pool_size={recommended}",
-        xy=(recommended, 1.0),
-        xycoords=("data", "axes fraction"),
-        va="top",
-        fontsize=8,
-        color="0.3",
-    )
+    if recommended is not None:
+        axes.axvline(recommended, color="0.4", linestyle="--", linewidth=1)
+        axes.annotate(
+            f" recommended pool_size={recommended}",
+            xy=(recommended, 1.0),
+            xycoords=("data", "axes fraction"),
+            va="top",
+            fontsize=8,
+            color="0.3",
+        )
     if len(sizes) > 1 and sizes[-1] / sizes[0] >= 8:
         axes.set_xscale("log", base=2)
     axes.xaxis.set_major_locator(FixedLocator(sizes))
@@ -54,20 +58,35 @@ def _chart(
     axes.set_title(title)
     axes.set_ylim(bottom=0)
     axes.grid(True, alpha=0.3)
-    axes.legend(title="concurrency", fontsize=8)
+    if cells:
+        axes.legend(title="concurrency", fontsize=8)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
 
 
-def throughput_chart(cells: list[CellResult], recommended: int) -> bytes:
+def rehearse(grid: list[tuple[int, int]]) -> float:
+    """Draw a chart of ``grid``'s shape once, with made-up figures, and return the seconds
+    it took: matplotlib is loaded and warm afterwards, and the report's own two charts
+    can be budgeted from it before the measurements start."""
+    cells = [
+        CellResult(size, clients, seconds=1.0, requests=size, latency_ms={"p99": 1.0})
+        for size, clients in grid
+    ]
+    throughput_chart(cells, None)  # loads matplotlib and its fonts: not representative
+    began = time.perf_counter()
+    latency_chart(cells, None)
+    return time.perf_counter() - began
+
+
+def throughput_chart(cells: list[CellResult], recommended: int | None) -> bytes:
     """Requests per second against pool size."""
     return _chart(
         cells, lambda c: c.throughput, "Throughput by pool size", "requests / s", recommended
     )
 
 
-def latency_chart(cells: list[CellResult], recommended: int) -> bytes:
+def latency_chart(cells: list[CellResult], recommended: int | None) -> bytes:
     """p99 latency (checkout wait included) against pool size."""
     return _chart(
         cells,

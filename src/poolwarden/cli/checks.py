@@ -3,18 +3,14 @@ inputs, no I/O, so each is tested without a server."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from .findings import Finding, PoolPlan, Severity
+from .fleet import FLEET_SHARE, check_account_limits, check_fleet
 from .long_work import check_long_work
 from .server_settings import ServerFacts
 
-__all__ = ["SizeAdvice", "run_checks", "suggest_recycle"]
-
-#: Share of the server's connections a fleet may plan for; the rest is left for admin
-#: sessions, migrations, cron jobs and the overlap of old and new processes in a deploy.
-FLEET_SHARE = 0.8
+__all__ = ["FLEET_SHARE", "SizeAdvice", "run_checks", "suggest_recycle"]
 
 
 @dataclass(frozen=True)
@@ -37,11 +33,35 @@ def _seconds(value: float) -> str:
     return f"{value:g} s"
 
 
+def _recycle_every_checkout(
+    plan: PoolPlan, numbers: dict[str, object], suggestion: int | None, name: str
+) -> Finding:
+    """SQLAlchemy recycles a connection older than pool_recycle at checkout unless it is
+    -1, so 0 replaces every connection at every checkout."""
+    fix = (
+        f"pool_recycle={suggestion} (below {name}), or -1 to turn recycling off"
+        if suggestion is not None
+        else "pool_recycle=-1 (off): the server closes no idle sessions"
+    )
+    return Finding(
+        Severity.WARNING,
+        "recycle",
+        "pool_recycle=0 reconnects at every checkout",
+        numbers,
+        "SQLAlchemy recycles a connection whose age exceeds pool_recycle when it is checked "
+        "out (only -1 turns this off); with 0 every checkout closes the connection and "
+        "opens a new one: a connect per request, and no pooling at all.",
+        fix,
+    )
+
+
 def check_recycle(plan: PoolPlan, facts: ServerFacts) -> Finding:
     """pool_recycle must be below the idle timeout, or the server closes connections
     a QueuePool still hands out."""
     name, timeout = facts.idle_timeout_name, facts.idle_timeout
     numbers: dict[str, object] = {name: timeout, "pool_recycle": plan.pool_recycle}
+    if timeout is None and plan.pool_recycle == 0:
+        return _recycle_every_checkout(plan, numbers, None, name)
     if timeout is None:
         return Finding(
             Severity.OK,
@@ -52,6 +72,8 @@ def check_recycle(plan: PoolPlan, facts: ServerFacts) -> Finding:
             "may still drop them silently.",
         )
     suggestion = suggest_recycle(timeout)
+    if plan.pool_recycle == 0:
+        return _recycle_every_checkout(plan, numbers, suggestion, name)
     if plan.pool_recycle is None:
         return Finding(
             Severity.INFO,
@@ -104,116 +126,6 @@ def check_session_timeout(facts: ServerFacts) -> Finding | None:
         "checked against the session value, which is what the application's connections "
         "get when they use the same URL.",
     )
-
-
-def _fleet_fix(plan: PoolPlan, limit: int, what: str) -> str:
-    budget = int(limit * FLEET_SHARE) // plan.fleet_processes
-    needed = math.ceil(plan.fleet / FLEET_SHARE)
-    if budget < 1:
-        return (
-            f"{plan.fleet_processes} processes cannot share {limit} connections: run fewer "
-            f"processes, or raise {what} to at least {needed}"
-        )
-    size = min(plan.pool_size, budget)
-    overflow = max(0, min(plan.max_overflow, budget - size))
-    return (
-        f"at most {budget} connections per process ({FLEET_SHARE:.0%} of {limit} / "
-        f"{plan.fleet_processes} processes): e.g. pool_size={size}, max_overflow={overflow}; "
-        f"or raise {what} to at least {needed}"
-    )
-
-
-def check_fleet(plan: PoolPlan, facts: ServerFacts) -> Finding:
-    """All processes' pools together against the connections the server accepts."""
-    limit = facts.available_connections
-    reserved = (
-        f" - {facts.reserved_connections} reserved for superusers"
-        if facts.reserved_connections
-        else ""
-    )
-    numbers: dict[str, object] = {
-        "processes": plan.processes,
-        "instances": plan.instances,
-        "pool_size": plan.pool_size,
-        "max_overflow": plan.max_overflow,
-        "fleet_connections": plan.fleet,
-        "max_connections": facts.max_connections,
-        "reserved_connections": facts.reserved_connections,
-        "connections_open_now": facts.connected,
-    }
-    formula = plan.fleet_formula()
-    where = f"max_connections={facts.max_connections}{reserved}"
-    if plan.fleet > limit:
-        refusal = "'1040 Too many connections'" if facts.kind == "mysql" else "'too many clients'"
-        return Finding(
-            Severity.ERROR,
-            "fleet",
-            f"the fleet may open {plan.fleet} connections; the server accepts {limit}",
-            numbers,
-            f"{formula} > {limit} ({where}). Under load, connects fail with {refusal}. "
-            f"Connections open now: {facts.connected}.",
-            _fleet_fix(plan, limit, "max_connections"),
-        )
-    if plan.fleet > limit * FLEET_SHARE:
-        return Finding(
-            Severity.WARNING,
-            "fleet",
-            f"the fleet may take {plan.fleet} of the server's {limit} connections",
-            numbers,
-            f"{formula}, more than {FLEET_SHARE:.0%} of {limit} ({where}): little is left "
-            "for admin sessions, migrations, cron jobs and the overlap of old and new "
-            f"processes during a deploy. Connections open now: {facts.connected}.",
-            _fleet_fix(plan, limit, "max_connections"),
-        )
-    return Finding(
-        Severity.OK,
-        "fleet",
-        f"the fleet may open {plan.fleet} of the server's {limit} connections",
-        numbers,
-        f"{formula}. Connections open now: {facts.connected}.",
-    )
-
-
-def check_account_limits(plan: PoolPlan, facts: ServerFacts) -> list[Finding]:
-    """The fleet against the connections this account (and, on PostgreSQL, this
-    database) may open."""
-    findings = []
-    limits = [(facts.user_limit_name, facts.user_limit, "user")]
-    if facts.kind == "postgresql":
-        limits.append(("the database's CONNECTION LIMIT", facts.database_limit, "database"))
-    for name, limit, scope in limits:
-        check = f"{scope}-limit"
-        if limit is None:
-            continue
-        numbers = {name: limit, "fleet_connections": plan.fleet}
-        if plan.fleet > limit:
-            refusal = (
-                "'1203 User already has more than max_user_connections active connections'"
-                if facts.kind == "mysql"
-                else "'too many connections for role'"
-                if scope == "user"
-                else "'too many connections for database'"
-            )
-            findings.append(
-                Finding(
-                    Severity.ERROR,
-                    check,
-                    f"the fleet may open {plan.fleet} connections; {name} allows {limit}",
-                    numbers,
-                    f"{plan.fleet_formula()} > {limit}. Connects beyond it fail with {refusal}.",
-                    _fleet_fix(plan, limit, name),
-                )
-            )
-        else:
-            findings.append(
-                Finding(
-                    Severity.OK,
-                    check,
-                    f"the fleet may open {plan.fleet} connections; {name} allows {limit}",
-                    numbers,
-                )
-            )
-    return findings
 
 
 def check_useful_concurrency(

@@ -57,8 +57,10 @@ STYLES = {
 @click.option(
     "--pool-recycle",
     type=click.FloatRange(min=-1),
+    callback=lambda _ctx, _param, value: _recycle_value(value),
     metavar="SECONDS",
-    help="pool_recycle of the pools (-1: off).  [default: off, as SQLAlchemy]",
+    help="pool_recycle of the pools (-1: off; 0: a new connection at every checkout).  "
+    "[default: off, as SQLAlchemy]",
 )
 @fleet_options(
     "Processes with a pool on each instance (web workers, job workers).",
@@ -120,8 +122,61 @@ def doctor_command(
       - what the statement and network timeouts mean for long queries and for
         connections a long job holds.
 
-    Exit status: 0 nothing to change, 1 warnings, 2 errors (or the check could not run).
+    Exit status: 0 nothing to change, 1 warnings, 2 errors (or the check could not run;
+    with --json, stdout then holds {"error": ..., "exit_status": 2}).
     """
+    try:
+        return _doctor(
+            state,
+            url,
+            pool_size,
+            max_overflow,
+            pool_recycle,
+            processes,
+            instances,
+            flask_config,
+            size_report,
+            as_json,
+            connect_timeout,
+        )
+    except Exception as exc:
+        if as_json:  # machines read stdout: tell them why there are no findings
+            message = str(exc) if isinstance(exc, CommandError) else _unexpected(exc)
+            click.echo(state.redact(json.dumps({"error": message, "exit_status": 2})))
+        raise
+
+
+def _unexpected(exc: Exception) -> str:
+    if isinstance(exc, click.ClickException):
+        return exc.format_message()
+    return f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+def _recycle_value(value: float | None) -> float | None:
+    """SQLAlchemy turns recycling off only at -1; any value above it, -0.5 as well,
+    recycles connections older than that: such a value is a mistake."""
+    if value is not None and -1 < value < 0:
+        raise click.BadParameter(
+            f"{value:g}: give -1 (off), 0 (a new connection at every checkout) or the "
+            "seconds after which a connection is replaced"
+        )
+    return value
+
+
+def _doctor(
+    state: State,
+    url: str | None,
+    pool_size: int | None,
+    max_overflow: int | None,
+    pool_recycle: float | None,
+    processes: int,
+    instances: int,
+    flask_config: str | None,
+    size_report: str | None,
+    as_json: bool,
+    connect_timeout: float,
+) -> int:
+    """The body of :func:`doctor_command`."""
     config = load_flask_config(flask_config) if flask_config else None
     target = state.target(resolve_url(url, config.uri if config else None), connect_timeout)
     target.require_server()
@@ -183,10 +238,11 @@ MINIMUM = {"pool_size": 1, "max_overflow": 0, "pool_recycle": -1}
 
 
 def _config_number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < MINIMUM[name]:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or value < MINIMUM[name] or (name == "pool_recycle" and -1 < value < 0):
         raise CommandError(
             f"SQLALCHEMY_ENGINE_OPTIONS[{name!r}] = {value!r} in the Flask config: expected a "
-            f"number >= {MINIMUM[name]}"
+            f"number >= {MINIMUM[name]}" + (" (-1 or >= 0)" if name == "pool_recycle" else "")
         )
     return float(value)
 
@@ -196,6 +252,10 @@ def _load_size_advice(path: str) -> SizeAdvice:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         recommended = data["recommendation"]
+        if recommended is None and "no_recommendation" in data:
+            raise CommandError(
+                f"the size report {path} holds no recommendation: {data['no_recommendation']}"
+            )
         return SizeAdvice(
             pool_size=int(recommended["pool_size"]),
             max_overflow=int(recommended["max_overflow"]),

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
+
+from .._url import SECRET_OPTIONS, parse_url
 
 __all__ = [
     "CommandError",
@@ -26,22 +28,39 @@ class CommandError(Exception):
     """A problem the user can fix, worded as the one line the command prints."""
 
 
+#: A password query option in URL text urllib cannot split (the names ``URL.secrets()``
+#: knows).
+_SECRET_OPTION = re.compile(
+    r"[?&](?:" + "|".join(sorted(SECRET_OPTIONS)) + r")=([^&#]*)", re.IGNORECASE
+)
+
+
+def _spellings(raw: str) -> set[str]:
+    """A secret as written in the URL, decoded, and encoded again: any may be echoed."""
+    decoded = unquote(raw.replace("+", " ")), unquote(raw)
+    return {raw, *decoded, *(quote(text, safe="") for text in decoded)}
+
+
 def passwords_in(url_text: str) -> set[str]:
-    """The password in ``url_text`` (as written and decoded), even in a malformed URL, so
-    that no message can echo it."""
+    """Every password in ``url_text`` (the user part's and the query options'
+    ``password``, ``passwd``, ``pwd``, ``sslpassword``), as written and decoded, even in
+    a malformed URL, so that no message can echo one."""
     found: set[str] = set()
     _, sep, rest = url_text.partition("://")
     if not sep:
         return found
     auth, at, _ = rest.rpartition("@")
     if at and ":" in auth:
-        raw = auth.split(":", 1)[1]
-        found.update({raw, unquote(raw), quote(unquote(raw), safe="")})
+        found |= _spellings(auth.split(":", 1)[1])
+    for match in _SECRET_OPTION.finditer(url_text):
+        found |= _spellings(match.group(1))
     try:
-        if urlsplit(url_text).password:
-            found.add(unquote(urlsplit(url_text).password or ""))
+        url = parse_url(url_text)
     except ValueError:
-        pass
+        pass  # what the text holds was found above
+    else:
+        for secret in url.secrets():
+            found |= {secret, quote(secret, safe="")}
     return {secret for secret in found if secret}
 
 

@@ -1,10 +1,13 @@
 """``poolwarden size``'s load test: client threads on a poolwarden pool, one measurement
 per pool size and client count, all within a fixed time budget.
 
-Every measurement ("cell") gets an equal slice of the budget and ends at its deadline:
-no new request starts after it, checkouts wait no longer than it, and each session's
-statement time limit is set to the slice, so a slow query cannot carry a cell past it
-for long.
+Each run first opens its pool's connections (the warm-up, bounded to half of its fair
+share of the time left), then measures until its end: the time left after the warm-up,
+shared equally with the runs still to come. No new request starts after the end,
+checkouts wait no longer than it, no further statement of a request starts after it, and
+each session's statement time limit is the run's share, so a slow query cannot carry a run
+past it for long. Only requests that succeed before the end count, in throughput and
+latency alike.
 """
 
 from __future__ import annotations
@@ -13,98 +16,28 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .._pool import Pool
 from ..errors import PoolClosed, PoolTimeout
-from .errors import CommandError, describe_query_error, driver_message
+from .errors import CommandError, driver_message
 from .server_settings import ServerFacts
 from .target import Target
+from .workload import Workload, statement_limit
 
-__all__ = ["CellResult", "Workload", "percentile", "run_cells", "schedule"]
+__all__ = ["CellResult", "percentile", "run_cells", "schedule"]
 
-#: Seconds a cell's threads may take to finish after its deadline before they are left
-#: behind (their statement time limit ends them at the server).
+#: Seconds a run's threads may take to finish after its end before they are left behind
+#: (their statement time limit ends them at the server).
 GRACE = 0.5
 #: Shortest slice of the budget a cell can be measured in.
 MIN_CELL_SECONDS = 0.25
-#: How the servers say a statement hit its time limit (MariaDB 1969, MySQL 3024,
-#: PostgreSQL 57014).
-STATEMENT_TIMEOUT_MESSAGES = (
-    "max_statement_time exceeded",
-    "maximum statement execution time exceeded",
-    "statement timeout",
-)
-
-
-@dataclass(frozen=True)
-class Workload:
-    """What one request runs: SQL statements in order, then a commit."""
-
-    statements: tuple[str, ...]
-    label: str
-
-    @classmethod
-    def from_query(cls, sql: str) -> Workload:
-        """One statement per request."""
-        if not sql.strip():
-            raise CommandError("--query is empty: give the SQL one request runs")
-        return cls((sql.strip(),), sql.strip())
-
-    @classmethod
-    def from_file(cls, path: str) -> Workload:
-        """Statements separated by ``;`` at the end of a line; ``--`` comment lines are
-        skipped."""
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise CommandError(f"cannot read the workload file {path}: {exc.strerror}") from None
-        lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
-        statements: list[str] = []
-        current: list[str] = []
-        for line in lines:
-            current.append(line)
-            if line.rstrip().endswith(";"):
-                statements.append("\n".join(current).strip().rstrip(";").strip())
-                current = []
-        statements.append("\n".join(current).strip())
-        statements = [sql for sql in statements if sql]
-        if not statements:
-            raise CommandError(f"the workload file {path} holds no SQL statement")
-        return cls(tuple(statements), f"{Path(path).name} ({len(statements)} statement(s))")
-
-    def run(self, conn: Any) -> None:
-        """Run the statements on ``conn``, read their rows, commit."""
-        cursor = conn.cursor()
-        try:
-            for sql in self.statements:
-                cursor.execute(sql)
-                if cursor.description is not None:
-                    cursor.fetchall()
-        finally:
-            cursor.close()
-        conn.commit()
-
-    def check(self, raw: Any, limit: float) -> None:
-        """Run the workload once on ``raw`` (whose statements are limited to ``limit``
-        seconds) and roll back; a failure names the statement."""
-        for sql in self.statements:
-            cursor = raw.cursor()
-            try:
-                cursor.execute(sql)
-                if cursor.description is not None:
-                    cursor.fetchall()
-            except Exception as exc:
-                if any(text in str(exc).lower() for text in STATEMENT_TIMEOUT_MESSAGES):
-                    raise CommandError(
-                        f"the statement {sql[:60]!r} did not finish within the {limit:g} s "
-                        f"of --duration; the server stopped it: {driver_message(exc)}"
-                    ) from exc
-                raise CommandError(describe_query_error(exc, sql)) from exc
-            finally:
-                cursor.close()
-        raw.rollback()
+#: Share of a run's slice its warm-up (opening the pool's connections) may take: the rest
+#: is left for measuring, whatever the connects cost.
+WARMUP_SHARE = 0.5
+#: Connects a warm-up runs at the same time: enough to open a large pool quickly, few
+#: enough not to swamp the server with handshakes.
+MAX_CONNECTING = 16
 
 
 def percentile(ordered: list[float], share: float) -> float:
@@ -122,7 +55,9 @@ class CellResult:
     pool_size: int
     concurrency: int
     seconds: float = 0.0
+    #: Requests that succeeded within the measuring window.
     requests: int = 0
+    #: Requests that failed within the measuring window.
     errors: int = 0
     latency_ms: dict[str, float] = field(default_factory=dict)
     wait_ms: dict[str, float] = field(default_factory=dict)
@@ -131,24 +66,34 @@ class CellResult:
     first_error: str | None = None
     #: Client threads still busy when the cell's grace period ended.
     cut_off: int = 0
+    #: Why the cell has no figures (its warm-up failed, or no request succeeded in time).
+    not_measured: str | None = None
+
+    @property
+    def measured(self) -> bool:
+        """True when the cell's figures may be compared and recommended from."""
+        return self.not_measured is None and self.requests > 0
 
     @property
     def throughput(self) -> float:
-        """Requests completed per second within the cell's measuring window."""
+        """Successful requests per second within the cell's measuring window."""
         return self.requests / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        """The cell for the JSON report."""
+        """The cell for the JSON report (figures null when it was not measured)."""
+        shown = self.measured
         return {
             "pool_size": self.pool_size,
             "concurrency": self.concurrency,
+            "measured": shown,
+            "not_measured": None if shown else self.not_measured,
             "seconds": round(self.seconds, 4),
             "requests": self.requests,
-            "throughput": round(self.throughput, 2),
+            "throughput": round(self.throughput, 2) if shown else None,
             "errors": self.errors,
-            "latency_ms": self.latency_ms,
-            "wait_ms": self.wait_ms,
-            "wait_share": round(self.wait_share, 4),
+            "latency_ms": self.latency_ms if shown else None,
+            "wait_ms": self.wait_ms if shown else None,
+            "wait_share": round(self.wait_share, 4) if shown else None,
             "first_error": self.first_error,
             "cut_off": self.cut_off,
         }
@@ -161,7 +106,6 @@ class _Client:
         self.pool, self.workload, self.start, self.end = pool, workload, start, end
         self.latencies: list[float] = []
         self.waits: list[float] = []
-        self.completed = 0
         self.errors = 0
         self.first_error: str | None = None
 
@@ -176,19 +120,22 @@ class _Client:
             except (PoolTimeout, PoolClosed):
                 return  # the deadline came while waiting, or the cell ended without us
             got = time.perf_counter()
+            failure: str | None = None
             try:
-                self.workload.run(conn)
+                finished = self.workload.run(conn, self.end)
             except Exception as exc:
-                self.errors += 1
-                if self.first_error is None:
-                    self.first_error = driver_message(exc)
+                finished, failure = False, driver_message(exc)
             finally:
                 conn.close()
             done = time.perf_counter()
-            self.latencies.append(done - begun)
-            self.waits.append(got - begun)
-            if done <= self.end:
-                self.completed += 1
+            if done > self.end:
+                continue  # outside the window: neither its success nor its failure counts
+            if failure is not None:
+                self.errors += 1
+                self.first_error = self.first_error or failure
+            elif finished:
+                self.latencies.append(done - begun)
+                self.waits.append(got - begun)
 
 
 @dataclass
@@ -198,41 +145,90 @@ class _Samples:
     seconds: float = 0.0
     clients: list[_Client] = field(default_factory=list)
     cut_off: int = 0
+    #: Why a run's warm-up failed, if one did.
+    warmup_failure: str | None = None
+
+
+def _warm_up(pool: Pool, size: int, until: float) -> str | None:
+    """Open the pool's ``size`` connections before ``until``; why not, if not.
+
+    Each connection is checked out by a thread of its own and all are held until every
+    one is open: checkouts one after another would take a connect's time ``size`` times
+    over, and a connection given back early would be reused instead of a new one opened.
+    """
+    bound = max(0.01, until - time.perf_counter())
+    outcomes: list[Any] = [None] * size
+
+    def take(n: int) -> None:
+        try:
+            outcomes[n] = pool.getconn(timeout=max(0.01, until - time.perf_counter()))
+        except Exception as exc:
+            outcomes[n] = exc
+
+    threads = [
+        threading.Thread(target=take, args=(n,), name=f"poolwarden-warm-up-{n}", daemon=True)
+        for n in range(size)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, until - time.perf_counter()) + 0.1)
+    opened = [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    for conn in opened:
+        if conn is not None:
+            conn.close()
+    failure = next((f for f in failures if not isinstance(f, PoolTimeout)), None)
+    failure = failure or next((f.__cause__ for f in failures if f.__cause__), None)
+    if failure is not None:  # the connects failed: say what the server said
+        return f"opening its {size} connection(s) failed: {driver_message(failure)}"
+    if failures or None in opened:
+        return (
+            f"opening its {size} connection(s) took longer than the {bound:.2f} s its "
+            f"warm-up may take ({len(opened) - opened.count(None)} opened): give a longer "
+            "--duration"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run's place in the budget."""
+
+    pool_size: int
+    concurrency: int
+    #: Its fair share of the time left: the warm-up's bound and the statement limit.
+    slot: float
+    #: Runs still to go, this one included: the time left after its warm-up is shared.
+    left: int
+    deadline: float
 
 
 def _run_cell(
-    target: Target,
-    workload: Workload,
-    pool_size: int,
-    concurrency: int,
-    end: float,
-    configure: Callable[[Any], None],
-    join_until: float,
-    samples: _Samples,
+    target: Target, workload: Workload, facts: ServerFacts, run: _Run, samples: _Samples
 ) -> None:
-    """One run of a cell until ``end``; its samples are added to ``samples``."""
+    """One run of a cell; its samples are added to ``samples``."""
+    opened = time.perf_counter()
     pool = Pool(
         target.text,
-        pool_size=pool_size,
+        pool_size=run.pool_size,
         max_overflow=0,
-        timeout=max(0.1, end - time.perf_counter()),
+        timeout=run.slot,
+        max_connecting=min(run.pool_size, MAX_CONNECTING),
         connect_args=target.connect_args(),
-        configure=configure,
+        configure=statement_limit(facts, run.slot),
         name=str(target),
     )
     try:
         # Open every connection first, so the measurement times requests, not connects.
-        held = []
-        try:
-            for _ in range(pool_size):
-                held.append(pool.getconn(timeout=max(0.01, end - time.perf_counter())))
-        except PoolTimeout:
+        problem = _warm_up(pool, run.pool_size, opened + run.slot * WARMUP_SHARE)
+        if problem is not None:
+            samples.warmup_failure = samples.warmup_failure or problem
             return
-        finally:
-            for conn in held:
-                conn.close()
+        warm = time.perf_counter()
+        end = warm + (run.deadline - warm) / run.left
         start = threading.Event()
-        clients = [_Client(pool, workload, start, end) for _ in range(concurrency)]
+        clients = [_Client(pool, workload, start, end) for _ in range(run.concurrency)]
         threads = [
             threading.Thread(target=client, name=f"poolwarden-size-{n}", daemon=True)
             for n, client in enumerate(clients)
@@ -241,6 +237,8 @@ def _run_cell(
             thread.start()
         measuring_from = time.perf_counter()
         start.set()
+        # Stragglers may finish after the run's end, but never after the deadline.
+        join_until = min(end + GRACE, run.deadline)
         for thread in threads:
             thread.join(max(0.0, join_until - time.perf_counter()))
         samples.seconds += max(0.0, end - measuring_from)
@@ -255,9 +253,17 @@ def _summary(pool_size: int, concurrency: int, samples: _Samples) -> CellResult:
     latencies = sorted(s for client in clients for s in client.latencies)
     waits = sorted(s for client in clients for s in client.waits)
     result = CellResult(pool_size, concurrency, seconds=samples.seconds, cut_off=samples.cut_off)
-    result.requests = sum(client.completed for client in clients)
+    result.requests = len(latencies)
     result.errors = sum(client.errors for client in clients)
     result.first_error = next((c.first_error for c in clients if c.first_error), None)
+    if samples.warmup_failure is not None:
+        result.not_measured = samples.warmup_failure
+    elif not latencies:
+        result.not_measured = (
+            "every request failed"
+            if result.errors
+            else f"no request finished within the {samples.seconds:.2f} s it was measured for"
+        )
     result.latency_ms = {
         name: round(percentile(latencies, share) * 1000, 3)
         for name, share in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
@@ -268,28 +274,6 @@ def _summary(pool_size: int, concurrency: int, samples: _Samples) -> CellResult:
     }
     result.wait_share = sum(waits) / sum(latencies) if latencies and sum(latencies) else 0.0
     return result
-
-
-def statement_limit(facts: ServerFacts, seconds: float) -> Callable[[Any], None]:
-    """A connect hook that bounds each statement of the session to ``seconds``, with the
-    setting this server knows."""
-    whole = max(1, int(seconds + 0.999))
-    if facts.kind == "postgresql":
-        sql = f"SET statement_timeout = {whole * 1000}"
-    elif facts.is_mariadb:
-        sql = f"SET SESSION max_statement_time = {whole}"
-    else:
-        sql = f"SET SESSION max_execution_time = {whole * 1000}"
-
-    def configure(raw: Any) -> None:
-        cursor = raw.cursor()
-        try:
-            cursor.execute(sql)
-        finally:
-            cursor.close()
-        raw.commit()  # PostgreSQL's SET would be undone by the pool's rollback
-
-    return configure
 
 
 def schedule(grid: list[tuple[int, int]], seconds: float) -> list[tuple[int, int]]:
@@ -311,33 +295,23 @@ def run_cells(
     on_done: Callable[[], None] = lambda: None,
 ) -> list[CellResult]:
     """Measure each (pool size, clients) of ``grid``, the runs in :func:`schedule`'s order,
-    each in an equal share of the time left until ``deadline`` (a
-    ``time.perf_counter()`` value); the last ends then. ``on_start`` hears of each run
-    (with the number of runs), ``on_done`` of its end."""
+    each in an equal share of the time left until ``deadline`` (a ``time.perf_counter()``
+    value); the last ends then. ``on_start`` hears of each run (with the number of runs),
+    ``on_done`` of its end."""
     began = time.perf_counter()
     runs = schedule(grid, deadline - began)
-    share = (deadline - began) / len(runs)
-    if share < MIN_CELL_SECONDS / 2:
+    if (deadline - began) / len(runs) < MIN_CELL_SECONDS / 2:
         raise CommandError(
-            f"no time left for {len(grid)} measurements: checking the workload once took "
-            "most of --duration; give a longer --duration"
+            f"no time left for {len(grid)} measurements: connecting, running the workload "
+            "once and preparing the report took most of --duration; give a longer --duration"
         )
-    configure = statement_limit(facts, share)
     samples = {cell: _Samples() for cell in grid}
-    for number, (pool_size, concurrency) in enumerate(runs, start=1):
+    for number, (pool_size, concurrency) in enumerate(runs):
         on_start(pool_size, concurrency, len(runs))
-        end = began + share * number
-        # Stragglers may finish after their run's end, but never after the deadline.
-        join_until = min(end + GRACE, deadline)
-        _run_cell(
-            target,
-            workload,
-            pool_size,
-            concurrency,
-            end,
-            configure,
-            join_until,
-            samples[pool_size, concurrency],
-        )
+        left = len(runs) - number
+        slot = max(0.0, deadline - time.perf_counter()) / left
+        if slot > 0:
+            run = _Run(pool_size, concurrency, slot, left, deadline)
+            _run_cell(target, workload, facts, run, samples[pool_size, concurrency])
         on_done()
     return [_summary(size, clients, samples[size, clients]) for size, clients in grid]

@@ -32,10 +32,16 @@ def print_wrapped(
         console.print(Text(line, style=style), soft_wrap=True)
 
 
-def print_table(console: Console, table: Table) -> None:
-    """Print ``table`` with the blanks rich pads each line's end with removed."""
-    with console.capture() as capture:
-        console.print(table)
+def print_table(console: Console, table: Table, min_width: int = 0) -> None:
+    """Print ``table`` with the blanks rich pads each line's end with removed; given
+    ``min_width`` columns even on a narrower console, rather than wrap cells."""
+    width = console.width
+    console.width = max(width, min_width)  # print(width=) cannot exceed the console's
+    try:
+        with console.capture() as capture:
+            console.print(table)
+    finally:
+        console.width = width
     for line in capture.get().splitlines():
         console.file.write(line.rstrip() + "\n")
     console.file.flush()

@@ -9,11 +9,14 @@ from .checks import FLEET_SHARE
 from .loadtest import CellResult
 from .server_settings import ServerFacts
 
-__all__ = ["NEAR_BEST", "Recommendation", "recommend"]
+__all__ = ["ERROR_SHARE", "NEAR_BEST", "Recommendation", "failed_share", "recommend"]
 
 #: Within this share of the best figure counts as "as good": the machines measured on are
 #: noisy, and a smaller pool that is as good is better (less server load and memory).
 NEAR_BEST = 0.05
+#: Above this share of failed requests the figures describe the failures, not the
+#: workload: nothing is recommended from them.
+ERROR_SHARE = 0.01
 
 
 @dataclass
@@ -74,19 +77,28 @@ def _budget(facts: ServerFacts | None, fleet_processes: int) -> int | None:
     return int(limit * FLEET_SHARE) // fleet_processes
 
 
+def failed_share(cells: list[CellResult]) -> float:
+    """Failed requests as a share of all requests that ended within the measurements."""
+    errors = sum(cell.errors for cell in cells)
+    total = errors + sum(cell.requests for cell in cells)
+    return errors / total if total else 0.0
+
+
 def recommend(
     cells: list[CellResult], facts: ServerFacts | None, processes: int = 1, instances: int = 1
 ) -> Recommendation:
     """``pool_size``: the smallest size within 5% of peak throughput, at the client count
     that needs the most; ``max_overflow``: the extra connections that still cut p99
-    latency at the highest client count, within the server's connection budget."""
+    latency at the highest client count, within the server's connection budget.
+
+    Only measured cells count (see :attr:`CellResult.measured`); ``ValueError`` when
+    there is none.
+    """
+    skipped = [cell for cell in cells if not cell.measured]
+    cells = [cell for cell in cells if cell.measured]
     groups = _by_concurrency(cells)
-    if not groups or all(cell.requests == 0 for cell in cells):
-        return Recommendation(
-            pool_size=min((cell.pool_size for cell in cells), default=1),
-            max_overflow=0,
-            reasons=["no request completed in time: nothing to recommend from"],
-        )
+    if not groups:
+        raise ValueError("no measured cell to recommend from")
     choices = {count: smallest_near_peak(row) for count, row in groups.items()}
     driving = max(choices.values(), key=lambda cell: (cell.pool_size, cell.concurrency))
     peak = max(cell.throughput for cell in candidates(groups[driving.concurrency]))
@@ -146,7 +158,12 @@ def recommend(
                 f"{FLEET_SHARE:.0%} of the server's {facts.available_connections} "
                 f"(max_connections={facts.max_connections}): up to {budget} per process"
             )
-    errors = sum(cell.errors for cell in cells)
+    if skipped:
+        left_out = ", ".join(
+            f"pool_size={cell.pool_size} with {clients(cell.concurrency)}" for cell in skipped
+        )
+        reasons.append(f"not measured, so left out: {left_out}")
+    errors = sum(cell.errors for cell in cells + skipped)
     if errors:
         reasons.append(f"{errors} request(s) failed during the test: see the table")
     return Recommendation(pool_size, overflow, reasons, budget, driving.concurrency)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import tempfile
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -14,7 +15,7 @@ from .charts import latency_chart, throughput_chart
 from .loadtest import CellResult
 from .recommend import Recommendation
 
-__all__ = ["SizeRun", "write_report"]
+__all__ = ["SizeRun", "check_writable", "report_paths", "write_report"]
 
 
 @dataclass
@@ -29,9 +30,12 @@ class SizeRun:
     processes: int
     instances: int
     cells: list[CellResult]
-    recommendation: Recommendation
+    #: None when the measurements do not support one (too many requests failed).
+    recommendation: Recommendation | None
     version: str
     started: str
+    #: Why there is no recommendation, when there is none.
+    withheld: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON report."""
@@ -45,16 +49,39 @@ class SizeRun:
             "elapsed": round(self.elapsed, 3),
             "processes": self.processes,
             "instances": self.instances,
-            "recommendation": self.recommendation.as_dict(),
+            "recommendation": self.recommendation.as_dict() if self.recommendation else None,
+            "no_recommendation": self.withheld or None,
             "cells": [cell.as_dict() for cell in self.cells],
         }
+
+
+def report_paths(html_path: Path) -> list[Path]:
+    """The files a report at ``html_path`` consists of: the page, its charts, its JSON."""
+    stem = html_path.with_suffix("")
+    charts = [stem.parent / f"{stem.name}-{name}.png" for name in ("throughput", "p99")]
+    return [html_path, *charts, stem.with_suffix(".json")]
+
+
+def check_writable(html_path: Path) -> None:
+    """Raise ``OSError`` unless every file of the report can be written: checked before
+    the load test, so that its time is not spent for a report that cannot be saved.
+    Creates the folder; leaves existing files as they are (opened to append, nothing
+    written) and creates no new ones (a temporary file tries the folder)."""
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    for path in report_paths(html_path):
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        if path.exists():
+            path.open("ab").close()
+    with tempfile.TemporaryFile(dir=html_path.parent):
+        pass
 
 
 def write_report(run: SizeRun, html_path: Path) -> list[Path]:
     """Write the HTML report, its PNG charts and its JSON; return the paths written."""
     html_path.parent.mkdir(parents=True, exist_ok=True)
     stem = html_path.with_suffix("")
-    recommended = run.recommendation.pool_size
+    recommended = run.recommendation.pool_size if run.recommendation else None
     charts = {
         "throughput": ("Throughput against pool size", throughput_chart(run.cells, recommended)),
         "p99": ("p99 latency against pool size", latency_chart(run.cells, recommended)),
@@ -77,6 +104,8 @@ code, td { font-family: ui-monospace, monospace; font-size: 0.92em; }
 table { border-collapse: collapse; } td, th { padding: 0.2em 0.7em; text-align: right; }
 th { border-bottom: 1px solid #888; } tr.recommended { background: #eef6e8; }
 .advice { background: #f4f7fb; border-left: 4px solid #4a78b5; padding: 0.6em 1em; }
+.advice.failed { background: #fbf0f0; border-left-color: #b54a4a; }
+tr.unmeasured td { color: #888; } tr.unmeasured td[colspan] { text-align: left; }
 figure { margin: 1em 0; } img.chart { max-width: 100%; border: 1px solid #ddd; }
 """
 
@@ -93,21 +122,41 @@ window.addEventListener("load", function () {
 """
 
 
-def _row(cell: CellResult, advice: Recommendation) -> str:
-    marked = cell.pool_size == advice.pool_size and cell.concurrency == advice.concurrency
+def _row(cell: CellResult, advice: Recommendation | None) -> str:
+    marked = advice is not None and (cell.pool_size, cell.concurrency) == (
+        advice.pool_size,
+        advice.concurrency,
+    )
+    head = f"<td>{cell.pool_size}</td><td>{cell.concurrency}</td>"
+    tail = f"<td>{cell.errors}</td>"
+    if not cell.measured:
+        why = f"<td colspan=6>not measured: {escape(cell.not_measured or '')}</td>"
+        return f"<tr class=unmeasured>{head}{why}{tail}</tr>"
     values = [
-        cell.pool_size,
-        cell.concurrency,
         f"{cell.throughput:,.0f}",
         f"{cell.latency_ms.get('p50', 0):.2f}",
         f"{cell.latency_ms.get('p95', 0):.2f}",
         f"{cell.latency_ms.get('p99', 0):.2f}",
         f"{cell.wait_ms.get('mean', 0):.2f}",
         f"{cell.wait_share:.0%}",
-        cell.errors,
     ]
-    cells = "".join(f"<td>{escape(str(value))}</td>" for value in values)
-    return f"<tr{' class=recommended' if marked else ''}>{cells}</tr>"
+    figures = "".join(f"<td>{escape(value)}</td>" for value in values)
+    return f"<tr{' class=recommended' if marked else ''}>{head}{figures}{tail}</tr>"
+
+
+def _advice(run: SizeRun) -> str:
+    advice = run.recommendation
+    if advice is None:
+        return (
+            '<div class="advice failed"><p><strong>No recommendation:</strong> '
+            f"{escape(run.withheld)}</p></div>"
+        )
+    reasons = "".join(f"<li>{escape(reason)}</li>" for reason in advice.reasons)
+    return f"""<div class="advice">
+<p><strong>Recommended: <code>pool_size={advice.pool_size},
+max_overflow={advice.max_overflow}</code></strong></p>
+<ul>{reasons}</ul>
+</div>"""
 
 
 def _html(run: SizeRun, charts: dict[str, tuple[str, bytes]], stem: str) -> str:
@@ -123,7 +172,6 @@ def _html(run: SizeRun, charts: dict[str, tuple[str, bytes]], stem: str) -> str:
         "</figcaption></figure>"
         for name, (title, png) in charts.items()
     )
-    reasons = "".join(f"<li>{escape(reason)}</li>" for reason in advice.reasons)
     errors = [cell.first_error for cell in run.cells if cell.first_error]
     error_note = f"<p><strong>Errors:</strong> {escape(errors[0])}</p>" if errors else ""
     return f"""<!DOCTYPE html>
@@ -139,11 +187,7 @@ def _html(run: SizeRun, charts: dict[str, tuple[str, bytes]], stem: str) -> str:
 {escape(run.started)} for {run.elapsed:.1f} s (budget {run.duration:g} s) by poolwarden
 {escape(run.version)}. Each row is one process: client threads sharing one pool
 (max_overflow=0), every request a checkout, the workload, a commit and the return.</p>
-<div class="advice">
-<p><strong>Recommended: <code>pool_size={advice.pool_size},
-max_overflow={advice.max_overflow}</code></strong></p>
-<ul>{reasons}</ul>
-</div>
+{_advice(run)}
 {figures}
 <h2>Measurements</h2>
 <table>

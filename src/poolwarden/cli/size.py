@@ -7,27 +7,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
 
 from .. import __version__
+from .charts import rehearse
 from .errors import CommandError
-from .loadtest import (
-    MIN_CELL_SECONDS,
-    CellResult,
-    Workload,
-    run_cells,
-    statement_limit,
-)
+from .loadtest import MIN_CELL_SECONDS, CellResult, run_cells
 from .options import IntList, State, connect_timeout_option, debug_option, fleet_options
-from .output import print_table, print_wrapped
-from .recommend import Recommendation, recommend
-from .report import SizeRun, write_report
+from .recommend import ERROR_SHARE, failed_share, recommend
+from .report import SizeRun, check_writable, write_report
 from .server_settings import ServerFacts, read_server_facts
+from .size_output import print_results
 from .target import Target, resolve_url
+from .workload import Workload
 
 __all__ = ["size_command"]
 
@@ -112,9 +105,12 @@ def size_command(
     latency in bursts, within the server's max_connections budget).
 
     Run it against a server like production's with the SQL of a typical request. It
-    never runs longer than --duration: the workload's first run counts, and each
-    session's statements are limited to its share of the time. Exit status: 0, or 1 if
-    requests failed during the test, 2 if it could not run.
+    never runs longer than --duration: connecting, the workload's first run and the
+    report's charts count, and each session's statements are limited to its share of the
+    time. Only successful requests count; a measurement where none finished in time, or
+    whose connections could not be opened, is "not measured" and left out. Exit status: 0,
+    or 1 if requests failed during the test (more than 1%: no recommendation), 2 if it
+    could not run or measured nothing.
     """
     if (query is None) == (workload is None):
         raise click.UsageError("give either --query SQL or --workload FILE (one of them)")
@@ -130,13 +126,20 @@ def size_command(
             f"{MIN_CELL_SECONDS:g} s each): give {needed:g} or more, or fewer sizes",
             param_hint="'--duration'",
         )
-    # The budget starts now: the workload's first run, bounded like every later one by a
-    # statement time limit, counts towards it.
+    if report:
+        try:
+            check_writable(Path(report))
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot write the report {report}: {exc.strerror}", param_hint="'--report'"
+            ) from None
+    # The budget starts now: connecting, the workload's first run and the report's charts
+    # all count towards it.
     began = time.perf_counter()
+    deadline = began + duration - (_report_reserve(grid) if report else 0.0)
     with target.connection() as raw:
         facts = read_server_facts(raw, target.kind)
-        statement_limit(facts, duration)(raw)
-        load.check(raw, duration)
+        load.check(raw, facts, deadline, duration)
     if max(pool_sizes) > facts.available_connections:
         raise click.BadParameter(
             f"{max(pool_sizes)} is more than the {facts.available_connections} connections "
@@ -144,26 +147,32 @@ def size_command(
             param_hint="'--pool-sizes'",
         )
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    cells = _measure(
-        state.console(stderr=True), target, load, facts, grid, duration, began + duration
-    )
-    elapsed = time.perf_counter() - began
-    advice = recommend(cells, facts, processes, instances)
+    cells = _measure(state.console(stderr=True), target, load, facts, grid, duration, deadline)
     console = state.console()
-    _print_table(console, cells, advice)
+    measured = [cell for cell in cells if cell.measured]
+    withheld = _withheld(cells) if measured else ""
+    advice = recommend(cells, facts, processes, instances) if measured and not withheld else None
+    print_results(console, cells, advice, withheld)
+    if not measured:
+        raise CommandError(
+            f"no measurement completed a request within its share of --duration "
+            f"({duration:g} s): nothing to recommend; give a longer --duration or fewer "
+            "pool sizes and concurrencies"
+        )
     if report:
         run = SizeRun(
             url=str(target),
             server=facts.product,
             workload=load.label,
             duration=duration,
-            elapsed=elapsed,
+            elapsed=time.perf_counter() - began,
             processes=processes,
             instances=instances,
             cells=cells,
             recommendation=advice,
             version=__version__,
             started=started,
+            withheld=withheld,
         )
         try:
             written = write_report(run, Path(report))
@@ -171,6 +180,27 @@ def size_command(
             raise CommandError(f"cannot write the report {report}: {exc.strerror}") from None
         console.print("report: " + ", ".join(str(path) for path in written), soft_wrap=True)
     return 1 if any(cell.errors for cell in cells) else 0
+
+
+def _report_reserve(grid: list[tuple[int, int]]) -> float:
+    """Seconds to keep for the report at the end of the budget: its two charts (timed on
+    a rehearsal, which also loads matplotlib now, inside the budget), with room to spare
+    for a busy machine, and writing the files."""
+    return 2 * 1.25 * rehearse(grid) + 0.05
+
+
+def _withheld(cells: list[CellResult]) -> str:
+    """Why nothing is recommended from ``cells`` though some were measured, or ""."""
+    share = failed_share(cells)
+    if share <= ERROR_SHARE:
+        return ""
+    errors = sum(cell.errors for cell in cells)
+    first = next((cell.first_error for cell in cells if cell.first_error), "")
+    return (
+        f"{errors} request(s), {share:.0%} of those that ended, failed: the figures measure "
+        f"the failures, not the workload; fix the workload and measure again (first error: "
+        f"{first})"
+    )
 
 
 def _measure(
@@ -204,40 +234,3 @@ def _measure(
             progress.advance(task)
 
         return run_cells(target, load, facts, grid, deadline, started, done)
-
-
-def _print_table(console: Console, cells: list[CellResult], advice: Recommendation) -> None:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    for name in ("pool_size", "clients", "req/s", "p50 ms", "p95 ms", "p99 ms", "wait ms"):
-        table.add_column(name, justify="right")
-    table.add_column("waiting", justify="right")
-    table.add_column("errors", justify="right")
-    previous = None
-    for cell in sorted(cells, key=lambda c: (c.concurrency, c.pool_size)):
-        chosen = cell.pool_size == advice.pool_size and cell.concurrency == advice.concurrency
-        table.add_row(
-            f"*{cell.pool_size}" if chosen else str(cell.pool_size),
-            str(cell.concurrency) if cell.concurrency != previous else "",
-            f"{cell.throughput:,.0f}",
-            f"{cell.latency_ms['p50']:.2f}",
-            f"{cell.latency_ms['p95']:.2f}",
-            f"{cell.latency_ms['p99']:.2f}",
-            f"{cell.wait_ms['mean']:.2f}",
-            f"{cell.wait_share:.0%}",
-            str(cell.errors),
-            style="bold" if chosen else None,
-        )
-        previous = cell.concurrency
-    print_table(console, table)
-    console.print(
-        Text.assemble(
-            ("recommended: ", "bold"),
-            (f"pool_size={advice.pool_size}, max_overflow={advice.max_overflow}", "bold green"),
-            "  (* in the table)",
-        )
-    )
-    for reason in advice.reasons:
-        print_wrapped(console, reason, 4, "  - ")
-    failed = next((cell.first_error for cell in cells if cell.first_error), None)
-    if failed:
-        print_wrapped(console, f"first error: {failed}", 2, style="red")
