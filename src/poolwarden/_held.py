@@ -42,9 +42,11 @@ def check_held(
     if probe is None or not probe():
         return None  # nothing arrived: the server has not closed it
     try:
-        open_transaction = used and adapter.needs_rollback(raw)
+        # Drivers that report the server's transaction state (libpq, sqlite3) are asked
+        # even when the proxy saw no statement: one may have run in a way it cannot see.
+        open_transaction = (used or adapter.reports_transaction) and adapter.needs_rollback(raw)
     except Exception:
-        open_transaction = used
+        open_transaction = True
     try:
         dead = adapter.held_readable_means_dead(raw)
     except Exception:
@@ -57,27 +59,47 @@ def check_held(
     return error, open_transaction
 
 
-def lost_message(idle: float, server_idle_timeout: float | None) -> str:
-    """Why a held connection's transaction is gone, and what to do about it."""
-    if server_idle_timeout:
+def lost_message(
+    idle: float,
+    server_idle_timeout: float | None,
+    open_transaction: bool = True,
+    session_changed: bool = False,
+) -> str:
+    """Why a held connection's work or session is gone, and what to do about it."""
+    if server_idle_timeout and idle >= server_idle_timeout:
         closed = (
             f"the server closed it (its idle timeout for this session is "
             f"{server_idle_timeout:g} s)"
         )
     else:
-        closed = "the server closed it (killed, restarted, or its idle timeout passed)"
+        closed = "the server closed it (killed, restarted, or the network path reset)"
+    if open_transaction:
+        lost = (
+            "A transaction was open on it, so its uncommitted work was rolled back by the "
+            "server and is lost. Call rollback(), then run the transaction again"
+        )
+    else:
+        lost = (
+            "Session state had been set on it (a SET, USE or similar statement, or a driver "
+            "call) that a new connection would not have, so it was not replaced unseen. Call "
+            "rollback() for a new connection, set up that state again, and go on"
+        )
     return (
         f"Lost connection to the server while it was held: it sat unused for {idle:.1f} s "
-        f"in the borrower's hands and {closed}. A transaction was open on it, so its "
-        f"uncommitted work was rolled back by the server and is lost. Call rollback(), then "
-        f"run the transaction again (commit before long pauses; "
+        f"in the borrower's hands and {closed}. {lost} (commit before long pauses; "
         f"poolwarden.retry_on_disconnect can re-run units of work that are safe to repeat)"
     )
 
 
-def lost_error(adapter: Adapter, idle: float, server_idle_timeout: float | None) -> ConnectionLost:
+def lost_error(
+    adapter: Adapter,
+    idle: float,
+    server_idle_timeout: float | None,
+    open_transaction: bool = True,
+    session_changed: bool = False,
+) -> ConnectionLost:
     """The :class:`~poolwarden.ConnectionLost` to raise, as the driver's own error type."""
-    reason = lost_message(idle, server_idle_timeout)
+    reason = lost_message(idle, server_idle_timeout, open_transaction, session_changed)
     error = adapter.connection_lost(reason)
     error.reason = reason
     error.idle_seconds = idle

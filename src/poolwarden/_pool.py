@@ -427,21 +427,26 @@ class Pool(Background):
         io = self._io
         return check_held(io.adapter, entry.raw, entry.probe, used, io.validation_timeout)
 
-    def _held_lost(self, entry: Entry, idle: float) -> ConnectionLost:
-        """A held connection died with a transaction open: it is closed when it comes
-        back, older idle ones become suspect, and the borrower gets this error."""
+    def _held_lost(
+        self, entry: Entry, idle: float, open_transaction: bool, session_changed: bool
+    ) -> ConnectionLost:
+        """A held connection died with a transaction open, or with session state a new
+        connection would lack: it is closed when it comes back, older idle ones become
+        suspect, and the borrower gets this error."""
         entry.broken = True
         with self._lock:
             self._core.counters.held_lost += 1
             self._core.suspect_all(self._now())
         log.warning(
-            "connection #%d, checked out at %s, was lost with a transaction open after "
-            "%.1f s unused",
+            "connection #%d, checked out at %s, was lost after %.1f s unused, with %s",
             entry.id,
             entry.site(),
             idle,
+            "a transaction open" if open_transaction else "its session state changed",
         )
-        return lost_error(self._adapter, idle, self._server_idle_timeout)
+        return lost_error(
+            self._adapter, idle, self._server_idle_timeout, open_transaction, session_changed
+        )
 
     def _replace_held(self, entry: Entry) -> Any:
         """Put a new connection into the dead one's place, in the borrower's hands: the
@@ -449,13 +454,9 @@ class Pool(Background):
         if connecting fails, the error propagates and the entry is closed on return."""
         entry.broken = True
         raw, probe = self._io.open()
-        dead, entry.raw, entry.probe, entry.broken = entry.raw, raw, probe, False
-        try:
-            self._io.adapter.discard(dead, "held connection found dead")
-        except Exception as exc:
-            log.debug("discarding connection #%d failed: %r", entry.id, exc)
         now = self._now()
         with self._lock:
+            dead, entry.raw, entry.probe, entry.broken = entry.raw, raw, probe, False
             core = self._core
             core.counters.connects += 1
             core.counters.closes += 1
@@ -465,6 +466,10 @@ class Pool(Background):
             entry.created_at = entry.checked_at = entry.last_used = now
             core._set_expiry(entry)
         log.info("connection #%d died while held unused and was replaced", entry.id)
+        try:  # last: an interruption here leaves the books right, only a socket to collect
+            self._io.adapter.discard(dead, "held connection found dead")
+        except Exception as exc:
+            log.debug("discarding connection #%d failed: %r", entry.id, exc)
         return raw
 
     def _suspect_others(self) -> None:

@@ -25,10 +25,34 @@ if TYPE_CHECKING:
     from ._entry import Entry
     from ._pool import Pool
 
-__all__ = ["IN_TRANSACTION", "UNTOUCHED", "USED", "PooledConnection", "PooledCursor"]
+__all__ = [
+    "IN_TRANSACTION",
+    "UNTOUCHED",
+    "USED",
+    "PooledConnection",
+    "PooledCursor",
+    "changes_session",
+]
 
 #: What a borrower did with a connection, from least to most.
 UNTOUCHED, USED, IN_TRANSACTION = 0, 1, 2
+
+#: First words of statements that change a session beyond one transaction (settings,
+#: current database or role, temporary tables, prepared statements, table locks, stored
+#: procedures): a new connection would not have that state.
+_SESSION_WORDS = ("SET", "USE", "RESET", "DISCARD", "PREPARE", "LOCK", "CALL", "CREATE TEMP")
+
+
+def changes_session(statement: Any) -> bool:
+    """Whether ``statement`` (SQL text) may change the session's state."""
+    if isinstance(statement, str):
+        text = statement
+    elif isinstance(statement, bytes):
+        text = statement.decode("latin-1")
+    else:
+        return True  # a composed statement object: cannot tell, assume it may
+    head = text[:40].lstrip().upper()
+    return head.startswith(_SESSION_WORDS) or head.startswith("SELECT SET_CONFIG")
 
 
 def _tracked(name: str) -> property:
@@ -63,6 +87,7 @@ class PooledConnection:
         "_pool",
         "_raw",
         "_saved",
+        "_session_changed",
     )
 
     def __init__(self, pool: Pool, entry: Entry) -> None:
@@ -80,6 +105,9 @@ class PooledConnection:
         self._last_op = entry.checkout_at
         #: The message of the ConnectionLost raised, until the borrower rolls back.
         self._lost: str | None = None
+        #: The session may hold state a new connection would not have (a SET or USE
+        #: statement, a driver method the proxy does not know): never replace it unseen.
+        self._session_changed = False
 
     # -- the DB-API surface --------------------------------------------------------------
     def cursor(self, *args: Any, **kwargs: Any) -> PooledCursor:
@@ -123,6 +151,8 @@ class PooledConnection:
         """``Connection.execute`` of drivers that have one (psycopg 3, sqlite3)."""
         raw = self._before_operation()
         self._activity = IN_TRANSACTION
+        if args and changes_session(args[0]):
+            self._session_changed = True
         try:
             return raw.execute(*args, **kwargs)
         except BaseException as exc:
@@ -145,6 +175,7 @@ class PooledConnection:
         through it is treated as having used the connection."""
         raw = self._live()
         self._activity = IN_TRANSACTION
+        self._session_changed = True
         return raw
 
     @property
@@ -184,10 +215,15 @@ class PooledConnection:
     deferrable = _tracked("deferrable")
 
     def __getattr__(self, name: str) -> Any:
-        # Only reached for names the proxy does not define: forward to the driver.
+        # Only reached for names the proxy does not define: forward to the driver. A
+        # method the proxy does not know (select_db, set_session, ...) may change the
+        # session or run statements.
         raw = self._live()
         self._activity = IN_TRANSACTION
-        return getattr(raw, name)
+        value = getattr(raw, name)
+        if callable(value):
+            self._session_changed = True
+        return value
 
     def __enter__(self) -> PooledConnection:
         return self
@@ -256,24 +292,36 @@ class PooledConnection:
         lost = self._lost
         if lost is not None and not ending:
             raise pool._adapter.connection_lost(
-                f"{lost} [this connection's transaction was lost: call rollback() first]"
+                f"{lost} [this connection's session was lost: call rollback() first]"
             )
+        if entry.broken and lost is None:
+            return self._raw  # an operation already failed on it: the driver says the rest
         if lost is None:
             verdict = pool._held_verdict(entry, self._activity == IN_TRANSACTION)
             if verdict is None:
                 return self._raw
             error, open_transaction = verdict
-            if open_transaction and not ending:
-                lost_error = pool._held_lost(entry, now - self._last_op)
+            if (open_transaction or self._session_changed) and not ending:
+                lost_error = pool._held_lost(
+                    entry, now - self._last_op, open_transaction, self._session_changed
+                )
                 self._lost = lost_error.reason
                 self._last_op = float("-inf")  # every operation comes back here
                 raise lost_error from error
-        raw = self._raw = pool._replace_held(entry)
+        autocommit = pool._adapter.known_autocommit(self._raw)
+        try:
+            raw = pool._replace_held(entry)
+        finally:
+            self._raw = entry.raw  # in step with the entry, even if interrupted
         self._lost = None
         self._activity = UNTOUCHED
+        self._session_changed = False
+        adapter = pool._adapter
+        if autocommit is not None and adapter.known_autocommit(raw) != autocommit:
+            adapter.set_autocommit(raw, autocommit)  # as the server last had it
         for name, value in (self._applied or {}).items():
             if name == "autocommit":
-                pool._adapter.set_autocommit(raw, value)
+                adapter.set_autocommit(raw, value)
             else:
                 setattr(raw, name, value)
         return raw
@@ -350,6 +398,8 @@ class PooledCursor:
         """Run a statement: the server is about to be asked something."""
         conn = self._conn
         raw = conn._before_operation()
+        if args and changes_session(args[0]):
+            conn._session_changed = True
         if raw is not self._source:
             cursor = raw.cursor(*self._args, **self._kwargs)
             for name, value in (self._settings or {}).items():
@@ -392,11 +442,18 @@ class PooledCursor:
 
     @property
     def raw(self) -> Any:
-        """The driver's own cursor."""
+        """The driver's own cursor. Anything done through it is treated as having used the
+        connection."""
+        conn = self._conn
+        conn._activity = IN_TRANSACTION
+        conn._session_changed = True
         return self._cursor
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._cursor, name)
+        value = getattr(self._cursor, name)
+        if callable(value):  # copy_from, copy, stream, scroll...: may write
+            self._conn._activity = IN_TRANSACTION
+        return value
 
     def __iter__(self) -> Iterator[Any]:
         return self

@@ -229,3 +229,25 @@ def test_retry_reruns_an_idempotent_unit_on_a_fresh_connection(db_url: str, tabl
             broken()
         assert calls == [1]  # not a lost connection: never run again
     assert rows(db_url, table) == [7]
+
+
+def test_session_state_set_by_sql_is_never_dropped_in_silence(db_url: str, table: str) -> None:
+    """A SET statement changed the session (MySQL: autocommit; PostgreSQL: search_path):
+    a new connection would not have it, and writes after a silent replacement could be
+    rolled back on return or go elsewhere. The borrower is told instead."""
+    mysql = dialect(db_url) == "mysql"
+    with Pool(db_url, pool_size=1, held_check_after=0.2) as pool:
+        with pool.connection() as conn:
+            if not mysql:
+                conn.autocommit = True
+            conn.cursor().execute("SET autocommit = 1" if mysql else "SET search_path = public")
+            insert(conn, table, 1)
+            kill(db_url, conn_id(conn, db_url))
+            time.sleep(0.5)
+            with pytest.raises(ConnectionLost, match="while it was held"):
+                insert(conn, table, 2)
+            conn.rollback()  # a new connection, with the pool's own settings
+            insert(conn, table, 2)
+            conn.commit()
+        assert pool.stats().held_lost == 1
+    assert rows(db_url, table) == [1, 2]

@@ -28,8 +28,8 @@ def held(make_pool: Any, clock: FakeClock, **kwargs: Any) -> Any:
 def test_short_pauses_are_not_checked(make_pool: Any, server: FakeServer, clock: Any) -> None:
     conn = held(make_pool, clock)
     conn.commit()
-    conn.raw.pings = 0
-    first = conn.raw
+    conn._raw.pings = 0
+    first = conn._raw
     first.server_closes()
     clock.advance(0.9)  # below held_check_after: the operation goes straight to the driver
     with pytest.raises(OperationalError):
@@ -44,11 +44,11 @@ def test_dead_connection_without_transaction_is_replaced_in_place(
     cursor = conn.cursor()
     cursor.execute("SELECT 1")
     conn.commit()
-    first = conn.raw
+    first = conn._raw
     first.server_closes()
     clock.advance(5)
     cursor.execute("SELECT 2")  # the same cursor, now on the new connection
-    assert conn.raw is not first and conn.raw.statements == ["SELECT 2"]
+    assert conn._raw is not first and conn._raw.statements == ["SELECT 2"]
     assert not first.open  # the dead one was closed
     assert cursor.fetchall() == [(1,)]
     pool = conn._pool
@@ -64,11 +64,11 @@ def test_cursor_attributes_are_forwarded_and_carried_to_the_replacement(
     conn = held(make_pool, clock)
     cursor = conn.cursor()
     cursor.arraysize = 50  # DB-API: arraysize is read/write
-    assert cursor.raw.arraysize == 50 and cursor.arraysize == 50
-    conn.raw.server_closes()
+    assert cursor._cursor.arraysize == 50 and cursor.arraysize == 50
+    conn._raw.server_closes()
     clock.advance(5)
     cursor.execute("SELECT 1")
-    assert cursor.raw.conn is conn.raw and cursor.raw.arraysize == 50
+    assert cursor._cursor.conn is conn._raw and cursor._cursor.arraysize == 50
 
 
 def test_settings_the_borrower_changed_are_applied_to_the_replacement(
@@ -78,11 +78,11 @@ def test_settings_the_borrower_changed_are_applied_to_the_replacement(
     conn.autocommit = True
     conn.isolation_level = "SERIALIZABLE"
     conn.cursor().execute("INSERT 1")  # autocommit: committed at once, no transaction
-    conn.raw.server_closes()
+    conn._raw.server_closes()
     clock.advance(5)
     conn.cursor().execute("INSERT 2")
-    assert conn.raw.autocommit is True and conn.raw.isolation_level == "SERIALIZABLE"
-    raw = conn.raw
+    assert conn._raw.autocommit is True and conn._raw.isolation_level == "SERIALIZABLE"
+    raw = conn._raw
     conn.close()
     # and restored to the pool's defaults when it went back
     assert raw.autocommit is False and raw.isolation_level == "READ COMMITTED"
@@ -94,7 +94,7 @@ def test_open_transaction_raises_connection_lost_until_rolled_back(
     server.idle_timeout = 2.0
     conn = held(make_pool, clock)
     conn.cursor().execute("INSERT 1")  # a transaction is open: the write is uncommitted
-    first = conn.raw
+    first = conn._raw
     first.server_closes()
     clock.advance(7.5)
     with pytest.raises(ConnectionLost) as caught:
@@ -109,10 +109,10 @@ def test_open_transaction_raises_connection_lost_until_rolled_back(
         with pytest.raises(ConnectionLost):
             operation()  # nothing may run as if the transaction were still whole
     conn.rollback()
-    assert conn.raw is not first
+    assert conn._raw is not first
     conn.cursor().execute("INSERT 4")
     conn.commit()
-    assert conn.raw.statements == ["INSERT 4"]
+    assert conn._raw.statements == ["INSERT 4"]
     pool = conn._pool
     conn.close()
     assert pool.stats().held_lost == 1 and pool.stats().held_replaced == 1
@@ -123,7 +123,7 @@ def test_returned_after_connection_lost_it_is_closed_not_reused(
 ) -> None:
     conn = held(make_pool, clock)
     conn.cursor().execute("INSERT 1")
-    first = conn.raw
+    first = conn._raw
     first.server_closes()
     clock.advance(5)
     with pytest.raises(ConnectionLost):
@@ -140,11 +140,11 @@ def test_rollback_of_a_dead_connection_just_replaces_it(
 ) -> None:
     conn = held(make_pool, clock)
     conn.cursor().execute("INSERT 1")
-    first = conn.raw
+    first = conn._raw
     first.server_closes()
     clock.advance(5)
     conn.rollback()  # the server already rolled back; nothing to report
-    assert conn.raw is not first and conn._pool.stats().held_lost == 0
+    assert conn._raw is not first and conn._pool.stats().held_lost == 0
 
 
 def test_live_connection_is_left_alone(
@@ -152,10 +152,10 @@ def test_live_connection_is_left_alone(
 ) -> None:
     conn = held(make_pool, clock)
     conn.cursor().execute("INSERT 1")
-    first = conn.raw
+    first = conn._raw
     clock.advance(3600)
     conn.commit()
-    assert conn.raw is first and first.pings == 0  # the probe saw nothing: no round trip
+    assert conn._raw is first and first.pings == 0  # the probe saw nothing: no round trip
 
 
 def test_failed_reconnect_propagates_and_the_slot_is_freed(
@@ -163,7 +163,7 @@ def test_failed_reconnect_propagates_and_the_slot_is_freed(
 ) -> None:
     conn = held(make_pool, clock)
     conn.commit()
-    conn.raw.server_closes()
+    conn._raw.server_closes()
     server.down()
     clock.advance(5)
     with pytest.raises(OperationalError):
@@ -176,7 +176,7 @@ def test_failed_reconnect_propagates_and_the_slot_is_freed(
 def test_never_checked_when_disabled(make_pool: Any, server: FakeServer, clock: FakeClock) -> None:
     conn = held(make_pool, clock, held_check_after=None)
     conn.commit()
-    conn.raw.server_closes()
+    conn._raw.server_closes()
     clock.advance(3600)
     with pytest.raises(OperationalError):
         conn.cursor().execute("SELECT 1")
@@ -232,3 +232,29 @@ def test_retry_gives_up_after_its_attempts_with_the_last_error() -> None:
 def test_retry_arguments_are_checked(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         poolwarden.retry_on_disconnect(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda conn: conn.cursor().execute("SET @tenant = 7"),
+        lambda conn: conn.cursor().execute("  use other_db"),
+        lambda conn: conn.reset(),  # a driver method the proxy does not know
+        lambda conn: conn.raw,
+    ],
+    ids=["SET", "USE", "driver method", "raw connection"],
+)
+def test_session_state_is_never_dropped_in_silence(
+    make_pool: Any, server: FakeServer, clock: FakeClock, change: Any
+) -> None:
+    conn = held(make_pool, clock)
+    conn.autocommit = True  # no transaction: only the session state is at stake
+    change(conn)
+    conn.commit()
+    conn._raw.server_closes()
+    clock.advance(5)
+    with pytest.raises(ConnectionLost, match="Session state had been set"):
+        conn.cursor().execute("INSERT 1")
+    conn.rollback()
+    conn.cursor().execute("INSERT 1")  # a new connection, with the pool's settings
+    assert conn._raw.statements == ["INSERT 1"]

@@ -52,7 +52,7 @@ class PoolMachine(RuleBasedStateMachine):
         except OperationalError as exc:
             assert exc.args[0] == ACCESS_DENIED  # injected connect failure
             return
-        raw = conn.raw
+        raw = conn._raw
         assert raw.holder is None, "connection handed to two holders"
         assert raw.alive, "handed out a connection the server had closed"
         raw.holder = conn
@@ -76,12 +76,12 @@ class PoolMachine(RuleBasedStateMachine):
                     conn.commit()
             except OperationalError:
                 pass
-        conn.raw.holder = None
+        conn._raw.holder = None
         conn.close()
 
     @rule(index=st.integers(min_value=0))
     def server_closes_an_idle_connection(self, index: int) -> None:
-        held = {id(c.raw) for c in self.held}
+        held = {id(c._raw) for c in self.held}
         idle = [c for c in self.server.open_connections if id(c) not in held and c.alive]
         if idle:
             idle[index % len(idle)].server_closes()
@@ -90,7 +90,9 @@ class PoolMachine(RuleBasedStateMachine):
     @rule(index=st.integers(min_value=0), in_transaction=st.booleans())
     def held_connection_dies(self, index: int, in_transaction: bool) -> None:
         conn = self.held[index % len(self.held)]
-        dead = conn.raw
+        if conn._entry is None or conn._entry.broken:
+            return  # already failed (say its replacement could not connect): not held-alive
+        dead = conn._raw
         if in_transaction:
             try:
                 conn.cursor().execute("INSERT 1")
@@ -108,10 +110,10 @@ class PoolMachine(RuleBasedStateMachine):
         except OperationalError as exc:
             assert exc.args[0] == ACCESS_DENIED  # the replacement's connect failed
             return
-        assert conn.raw is not dead and conn.raw.alive and not dead.open
+        assert conn._raw is not dead and conn._raw.alive and not dead.open
         dead.holder = None
-        assert conn.raw.holder is None, "connection handed to two holders"
-        conn.raw.holder = conn
+        assert conn._raw.holder is None, "connection handed to two holders"
+        conn._raw.holder = conn
 
     @rule(what=st.sampled_from(["connect", "rollback"]))
     def inject_failure(self, what: str) -> None:
@@ -139,7 +141,7 @@ class PoolMachine(RuleBasedStateMachine):
         )
         assert stats.idle + stats.in_use <= stats.pool_size + stats.max_overflow or stats.idle == 0
         assert stats.waiting == 0
-        holders = [c.raw for c in self.held]
+        holders = [c._raw for c in self.held]
         assert len(set(map(id, holders))) == len(holders)
 
 

@@ -95,6 +95,11 @@ class PostgresAdapter(Adapter):
     """Shared behaviour of the PostgreSQL drivers."""
 
     dialect: ClassVar[str] = "postgresql"
+    reports_transaction: ClassVar[bool] = True
+
+    def known_autocommit(self, raw: Any) -> bool | None:
+        """A client-side setting in both drivers (PostgreSQL has no SQL for it)."""
+        return bool(raw.autocommit)
 
     def _sqlstate(self, exc: BaseException) -> str | None:
         raise NotImplementedError

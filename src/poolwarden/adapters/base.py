@@ -72,6 +72,9 @@ class Adapter:
     extra: ClassVar[str] = ""
     #: True when the driver's autocommit is a method (``conn.autocommit(True)``).
     autocommit_is_method: ClassVar[bool] = False
+    #: True when :meth:`needs_rollback` reads the server's own transaction state (so it
+    #: is right even about statements the pool did not see run).
+    reports_transaction: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -196,6 +199,11 @@ class Adapter:
     def set_autocommit(self, raw: Any, value: bool) -> None:
         """Set the connection's autocommit mode."""
         raw.autocommit = value
+
+    def known_autocommit(self, raw: Any) -> bool | None:
+        """The autocommit mode as last known without a round trip (the server's own flag
+        where the driver keeps it, so a ``SET autocommit`` statement counts), or None."""
+        return None
 
     # -- errors --------------------------------------------------------------------------
     def is_disconnect(self, exc: BaseException, raw: Any = None) -> bool:

@@ -56,6 +56,11 @@ class MySQLdbAdapter(MySQLAdapter):
         """COM_PING (mysqlclient never reconnects by itself unless told to)."""
         raw.ping()
 
+    def known_autocommit(self, raw: Any) -> bool | None:
+        """The server's autocommit flag, where Connector/C shows it."""
+        status = _server_status_reader()(raw)
+        return None if status is None else bool(status & SERVER_STATUS_AUTOCOMMIT)
+
     def needs_rollback(self, raw: Any) -> bool:
         """mysqlclient does not expose the server's status flags, but MariaDB Connector/C,
         which it is usually built on, does. An error packet carries no flags, so after a

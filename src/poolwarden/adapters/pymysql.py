@@ -43,6 +43,10 @@ class PyMySQLAdapter(MySQLAdapter):
         """COM_PING, without PyMySQL's silent reconnect."""
         raw.ping(reconnect=False)
 
+    def known_autocommit(self, raw: Any) -> bool | None:
+        """The server's autocommit flag from the last OK packet."""
+        return bool(raw.server_status & SERVER_STATUS_AUTOCOMMIT)
+
     def needs_rollback(self, raw: Any) -> bool:
         """PyMySQL updates ``server_status`` from OK packets only, not from the EOF of a
         result set, so after a plain SELECT it may not show the snapshot the SELECT opened.

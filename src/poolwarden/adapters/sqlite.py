@@ -15,6 +15,7 @@ class SQLiteAdapter(Adapter):
 
     name: ClassVar[str] = "pysqlite"
     dialect: ClassVar[str] = "sqlite"
+    reports_transaction: ClassVar[bool] = True
     module_name: ClassVar[str] = "sqlite3"
     extra: ClassVar[str] = ""
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import sqlalchemy
 
+from ._held import driver_connection
 from ._pool import WardenPool, WardenTimeout
 
-__all__ = ["WardenPool", "WardenTimeout", "create_engine"]
+__all__ = ["WardenPool", "WardenTimeout", "create_engine", "driver_connection"]
 
 
 def create_engine(url: Any, **kwargs: Any) -> sqlalchemy.Engine:

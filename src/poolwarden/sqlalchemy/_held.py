@@ -34,11 +34,14 @@ class _State:
     """A HeldConnection's own fields, kept apart so that setting an attribute on the
     HeldConnection itself always reaches the driver's connection."""
 
-    __slots__ = ("entry", "last_op", "raw", "used")
+    __slots__ = ("entry", "last_op", "raw", "session_changed", "used")
 
     def __init__(self, raw: Any, entry: Entry) -> None:
         self.raw = raw
         self.entry = entry
+        #: A driver method the wrapper does not know was called (select_db, set_session,
+        #: ...): the session may differ from a new one's for the rest of its life.
+        self.session_changed = False
         #: When the last statement or transaction end started (monotonic seconds).
         self.last_op = time.monotonic()
         #: A cursor was opened since the last commit or rollback: a transaction may be open.
@@ -112,32 +115,56 @@ class HeldConnection:
         if verdict is None:
             return False
         error, open_transaction = verdict
-        if open_transaction and not ending:
+        # SQLAlchemy changed this connection's characteristics (isolation level,
+        # autocommit, ...) and will undo them on return: a new connection would lack them.
+        session_changed = (
+            state.session_changed
+            or bool(self._record.finalize_callback)
+            # A driver that does not keep the server's autocommit flag (mysql-connector):
+            # a SET autocommit statement may have run, and cannot be carried over.
+            or driver.known_autocommit(state.raw) is None
+        )
+        if (open_transaction or session_changed) and not ending:
             idle = now - _since(state)
             with warden._lock:
                 warden._core.counters.held_lost += 1
-            raise lost_error(driver, idle, warden._server_idle_timeout) from error
-        self._replace(error)
+            raise lost_error(
+                driver, idle, warden._server_idle_timeout, open_transaction, session_changed
+            ) from error
+        self._replace(error, driver.known_autocommit(state.raw))
         return True
 
-    def _replace(self, error: BaseException) -> None:
+    def _replace(self, error: BaseException, autocommit: bool | None) -> None:
         """Reconnect the record in place: SQLAlchemy's ``invalidate`` then ``connect``
         events fire as for any reconnect, and this object stays the record's connection,
-        so the SQLAlchemy connection holding it needs to know nothing."""
+        so the SQLAlchemy connection holding it needs to know nothing. ``autocommit``: the
+        dead connection's, as the server last reported it, given to the new one."""
         state, record, warden = self._state, self._record, self._pool._warden
         record.invalidate(error)
         record.get_connection()
         state.raw = record.dbapi_connection
         state.used = False
+        state.session_changed = False
         record.dbapi_connection = self
         warden._renewed(state.entry)
-        with warden._lock:  # the record stays the pool's unit: only the replacement counts
-            warden._core.counters.held_replaced += 1
+        with warden._lock:
+            counters = warden._core.counters
+            counters.connects += 1
+            counters.closes += 1
+            counters.discards += 1
+            counters.held_replaced += 1
             warden._core.suspect_all(warden._now())
+        driver = self._pool._records.driver
+        if autocommit is not None and driver.known_autocommit(state.raw) != autocommit:
+            driver.set_autocommit(state.raw, autocommit)  # a SET autocommit statement's
 
     # -- everything else is the driver's --------------------------------------------------
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._state.raw, name)
+        state = self._state
+        value = getattr(state.raw, name)
+        if callable(value):
+            state.session_changed = True
+        return value
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._state.raw, name, value)
@@ -162,5 +189,9 @@ def _may_be_in_transaction(driver: Adapter, raw: Any) -> bool:
 
 
 def driver_connection(conn: Any) -> Any:
-    """The driver's connection inside ``conn`` (itself if it is not a HeldConnection)."""
+    """The driver's own connection object inside ``conn``, for the few calls that check
+    its type (``psycopg2.extras.register_uuid(conn)``, psycopg's ``TypeInfo.fetch``):
+    WardenPool gives SQLAlchemy — and so pool events after ``connect`` and
+    ``driver_connection`` — a wrapper that forwards everything else. Any other object is
+    returned as it is."""
     return conn._state.raw if type(conn) is HeldConnection else conn
