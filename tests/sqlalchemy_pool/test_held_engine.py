@@ -146,7 +146,9 @@ def test_autocommit_session_is_never_replaced_by_a_non_autocommit_one(
                 session.execute(text("SET autocommit = 1"))
             else:
                 session.commit()
-                session.connection().connection.dbapi_connection.autocommit = True
+                dbapi_connection = session.connection().connection.dbapi_connection
+                assert dbapi_connection is not None
+                dbapi_connection.autocommit = True
         session.add(visit_model(id=1))
         session.flush()
         time.sleep(PAUSE)
