@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._url import URL
-from ._mysql import SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, MySQLAdapter, login_kwargs
+from ._mysql import SERVER_STATUS_IN_TRANS, MySQLAdapter, login_kwargs
 from .base import coerce_options
 
 __all__ = ["MySQLdbAdapter"]
@@ -57,9 +57,8 @@ class MySQLdbAdapter(MySQLAdapter):
         raw.ping()
 
     def known_autocommit(self, raw: Any) -> bool | None:
-        """The server's autocommit flag, where Connector/C shows it."""
-        status = _server_status_reader()(raw)
-        return None if status is None else bool(status & SERVER_STATUS_AUTOCOMMIT)
+        """The server's autocommit flag, which mysqlclient keeps from the last OK packet."""
+        return bool(raw.get_autocommit())
 
     def needs_rollback(self, raw: Any) -> bool:
         """mysqlclient does not expose the server's status flags, but MariaDB Connector/C,
@@ -67,10 +66,10 @@ class MySQLdbAdapter(MySQLAdapter):
         failed first statement (which may hold row locks) the in-transaction flag is stale:
         trust the flags only to say "autocommit on and no explicit BEGIN", as for PyMySQL.
         Built on another client library: always roll back."""
-        status = _server_status_reader()(raw)
-        if status is None:
+        if not raw.get_autocommit():  # the server's flag, read without ctypes: the usual case
             return True
-        return not status & SERVER_STATUS_AUTOCOMMIT or bool(status & SERVER_STATUS_IN_TRANS)
+        status = _server_status_reader()(raw)
+        return True if status is None else bool(status & SERVER_STATUS_IN_TRANS)
 
     def can_reset_session(self) -> bool:
         """A session reset re-authenticates, so it needs the login: known for URL targets."""
@@ -100,7 +99,9 @@ def _server_status_reader() -> Callable[[Any], int | None]:
     try:
         from MySQLdb import _mysql
 
-        get_info = ctypes.CDLL(_mysql.__file__).mariadb_get_info
+        # PyDLL: the call keeps the GIL. It does no I/O, and releasing the GIL would hand it
+        # to another thread at every call (a convoy under many threads).
+        get_info = ctypes.PyDLL(_mysql.__file__).mariadb_get_info
     except (ImportError, OSError, AttributeError):
         return lambda raw: None
     get_info.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
