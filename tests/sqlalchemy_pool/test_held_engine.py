@@ -15,6 +15,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 import poolwarden
+import poolwarden.sqlalchemy
 from poolwarden.adapters import for_connection
 from poolwarden.sqlalchemy import create_engine
 from poolwarden.sqlalchemy._held import HeldConnection, driver_connection
@@ -238,4 +239,24 @@ def test_detached_connection_is_left_to_its_holder(db_url: str) -> None:
             conn.execute(text("SELECT 1"))
         assert warden(engine).stats().held_replaced == 0
     assert warden(engine).checkedout() == 0
+    engine.dispose()
+
+
+def test_driver_connection_is_the_drivers_and_is_never_replaced_unseen(db_url: str) -> None:
+    """poolwarden.sqlalchemy.driver_connection hands out the driver's own object (for calls
+    that check its type); what is done through it is out of the wrapper's sight, so a dead
+    connection is then reported, not replaced."""
+    engine = held_engine(db_url, held_check_after=0.2)
+    with engine.connect() as conn:
+        session = conn.execute(text(session_id_sql(db_url))).scalar_one()
+        conn.commit()
+        raw = poolwarden.sqlalchemy.driver_connection(conn.connection.dbapi_connection)
+        assert type(raw) is not HeldConnection
+        drivers = ("pymysql", "MySQLdb", "mysql", "psycopg", "psycopg2")
+        assert type(raw).__module__.split(".")[0] in drivers
+        kill(db_url, session)
+        time.sleep(0.5)
+        with pytest.raises(sa_exc.OperationalError) as caught:
+            conn.execute(text("SELECT 1"))
+        assert isinstance(caught.value.orig, poolwarden.ConnectionLost)
     engine.dispose()

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .._entry import Entry
     from ._pool import WardenPool
 
-__all__ = ["HeldConnection", "driver_connection"]
+__all__ = ["HeldConnection", "driver_connection", "unwrapped"]
 
 
 class _State:
@@ -193,5 +193,16 @@ def driver_connection(conn: Any) -> Any:
     its type (``psycopg2.extras.register_uuid(conn)``, psycopg's ``TypeInfo.fetch``):
     WardenPool gives SQLAlchemy — and so pool events after ``connect`` and
     ``driver_connection`` — a wrapper that forwards everything else. Any other object is
-    returned as it is."""
+    returned as it is. What is done through the driver's connection is out of the
+    wrapper's sight, so from then on a dead connection is reported, never replaced."""
+    if type(conn) is HeldConnection:
+        state = conn._state
+        state.used = state.session_changed = True
+        return state.raw
+    return conn
+
+
+def unwrapped(conn: Any) -> Any:
+    """The driver's connection inside ``conn``, for poolwarden's own checks (which do
+    nothing a borrower would need to know about)."""
     return conn._state.raw if type(conn) is HeldConnection else conn

@@ -16,7 +16,7 @@ from sqlalchemy.pool import Pool as SAPool
 from sqlalchemy.pool.base import _ConnectionRecord
 
 from ..adapters import Adapter, for_connection, for_exception
-from ._held import driver_connection
+from ._held import unwrapped
 
 __all__ = ["RecordAdapter"]
 
@@ -47,27 +47,27 @@ class RecordAdapter(Adapter):
 
     # -- the connection inside -----------------------------------------------------------
     def fileno(self, raw: Any) -> int | None:
-        conn = driver_connection(raw.dbapi_connection)
+        conn = unwrapped(raw.dbapi_connection)
         return None if conn is None else self.driver.fileno(conn)
 
     def is_closed(self, raw: Any) -> bool:
-        conn = driver_connection(raw.dbapi_connection)
+        conn = unwrapped(raw.dbapi_connection)
         return conn is None or raw._is_hard_or_soft_invalidated() or self.driver.is_closed(conn)
 
     def ping(self, raw: Any) -> None:
-        conn = driver_connection(raw.dbapi_connection)
+        conn = unwrapped(raw.dbapi_connection)
         if conn is not None:  # an empty record reconnects when checked out
             self.driver.ping(conn)
 
     def rollback(self, raw: Any) -> None:
-        self.driver.rollback(driver_connection(raw.dbapi_connection))
+        self.driver.rollback(unwrapped(raw.dbapi_connection))
 
     def readable_means_dead(self, raw: Any) -> bool:
-        conn = driver_connection(raw.dbapi_connection)
+        conn = unwrapped(raw.dbapi_connection)
         return conn is None or self.driver.readable_means_dead(conn)
 
     def server_idle_timeout(self, raw: Any) -> float | None:
-        conn = driver_connection(raw.dbapi_connection)
+        conn = unwrapped(raw.dbapi_connection)
         return None if conn is None else self.driver.server_idle_timeout(conn)
 
     def explain_connect_error(self, exc: BaseException) -> str | None:
@@ -75,7 +75,7 @@ class RecordAdapter(Adapter):
         return None if driver is None else driver.explain_connect_error(exc)
 
     def is_disconnect(self, exc: BaseException, raw: Any = None) -> bool:
-        conn = None if raw is None else driver_connection(raw.dbapi_connection)
+        conn = None if raw is None else unwrapped(raw.dbapi_connection)
         return self.driver.is_disconnect(exc, conn)
 
     def is_retryable_connect_error(self, exc: BaseException) -> bool:
@@ -83,7 +83,7 @@ class RecordAdapter(Adapter):
         return driver is not None and driver.is_retryable_connect_error(exc)
 
     def detach(self, raw: Any) -> None:
-        conn = driver_connection(raw.dbapi_connection)
+        conn = unwrapped(raw.dbapi_connection)
         if conn is not None:
             self.driver.detach(conn)
 
