@@ -285,8 +285,9 @@ class PooledConnection:
     def _check_held(self, now: float, ending: bool = False) -> Any:
         """The held-connection check (a socket probe, no round trip). A dead connection is
         replaced in place when no transaction was open on it, or when the borrower is
-        ``ending`` it with a rollback anyway; otherwise the borrower gets ConnectionLost,
-        and again at each operation until it rolls back."""
+        ``ending`` it with a rollback anyway, unless session state set on it would be lost;
+        otherwise the borrower gets ConnectionLost, and again at each operation until it
+        rolls back."""
         pool, entry = self._pool, self._entry
         assert entry is not None
         lost = self._lost
@@ -301,7 +302,9 @@ class PooledConnection:
             if verdict is None:
                 return self._raw
             error, open_transaction = verdict
-            if (open_transaction or self._session_changed) and not ending:
+            # A rollback ends a transaction anyway, but not the session state the borrower
+            # set: that loss is reported even then.
+            if (open_transaction and not ending) or self._session_changed:
                 lost_error = pool._held_lost(
                     entry, now - self._last_op, open_transaction, self._session_changed
                 )

@@ -258,3 +258,18 @@ def test_session_state_is_never_dropped_in_silence(
     conn.rollback()
     conn.cursor().execute("INSERT 1")  # a new connection, with the pool's settings
     assert conn._raw.statements == ["INSERT 1"]
+
+
+def test_rollback_reports_lost_session_state_once_then_replaces(
+    make_pool: Any, server: FakeServer, clock: FakeClock
+) -> None:
+    conn = held(make_pool, clock)
+    conn.autocommit = True  # no transaction: only the session state is at stake
+    conn.cursor().execute("SET @tenant = 7")
+    first = conn._raw
+    first.server_closes()
+    clock.advance(5)
+    with pytest.raises(ConnectionLost, match="Session state had been set"):
+        conn.rollback()  # the borrower must hear its session settings are gone
+    conn.rollback()  # acknowledged: a new connection
+    assert conn._raw is not first

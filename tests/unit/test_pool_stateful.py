@@ -108,7 +108,9 @@ class PoolMachine(RuleBasedStateMachine):
             else:
                 assert not dead.in_transaction, "replaced a connection with a transaction open"
         except OperationalError as exc:
-            assert exc.args[0] == ACCESS_DENIED  # the replacement's connect failed
+            # The replacement's connect failed, or a failure injected for a statement
+            # earlier hit the replacement's first one.
+            assert exc.args[0] in (ACCESS_DENIED, 2006), exc
             return
         assert conn._raw is not dead and conn._raw.alive and not dead.open
         dead.holder = None
@@ -145,5 +147,9 @@ class PoolMachine(RuleBasedStateMachine):
         assert len(set(map(id, holders))) == len(holders)
 
 
-PoolMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=40, deadline=None)
+# derandomize: the same examples on every run, so CI is repeatable; set it to False to
+# explore new sequences locally.
+PoolMachine.TestCase.settings = settings(
+    max_examples=40, stateful_step_count=40, deadline=None, derandomize=True
+)
 TestPool = PoolMachine.TestCase
