@@ -175,6 +175,24 @@ class PoolCore:
         self.counters.timeouts += 1
         return False
 
+    # -- connections held by borrowers ---------------------------------------------------
+    def replaced_held(self, entry: Entry, now: float) -> None:
+        """A borrower's dead connection was replaced in place: one connect and one discard,
+        older idle connections suspect, and the entry's clock and lifetime start again."""
+        counters = self.counters
+        counters.connects += 1
+        counters.closes += 1
+        counters.discards += 1
+        counters.held_replaced += 1
+        self.suspect_all(now)
+        entry.created_at = entry.checked_at = entry.last_used = now
+        self._set_expiry(entry)
+
+    def lost_held(self, now: float) -> None:
+        """A borrower's dead connection had work or state that is gone: it was reported."""
+        self.counters.held_lost += 1
+        self.suspect_all(now)
+
     # -- checkin -------------------------------------------------------------------------
     def checkin(
         self, entry: Entry, now: float, reusable: bool

@@ -435,8 +435,7 @@ class Pool(Background):
         suspect, and the borrower gets this error."""
         entry.broken = True
         with self._lock:
-            self._core.counters.held_lost += 1
-            self._core.suspect_all(self._now())
+            self._core.lost_held(self._now())
         log.warning(
             "connection #%d, checked out at %s, was lost after %.1f s unused, with %s",
             entry.id,
@@ -457,14 +456,7 @@ class Pool(Background):
         now = self._now()
         with self._lock:
             dead, entry.raw, entry.probe, entry.broken = entry.raw, raw, probe, False
-            core = self._core
-            core.counters.connects += 1
-            core.counters.closes += 1
-            core.counters.discards += 1
-            core.counters.held_replaced += 1
-            core.suspect_all(now)
-            entry.created_at = entry.checked_at = entry.last_used = now
-            core._set_expiry(entry)
+            self._core.replaced_held(entry, now)
         log.info("connection #%d died while held unused and was replaced", entry.id)
         try:  # last: an interruption here leaves the books right, only a socket to collect
             self._io.adapter.discard(dead, "held connection found dead")

@@ -127,7 +127,7 @@ class HeldConnection:
         if (open_transaction or session_changed) and not ending:
             idle = now - _since(state)
             with warden._lock:
-                warden._core.counters.held_lost += 1
+                warden._core.lost_held(now)
             raise lost_error(
                 driver, idle, warden._server_idle_timeout, open_transaction, session_changed
             ) from error
@@ -146,14 +146,11 @@ class HeldConnection:
         state.used = False
         state.session_changed = False
         record.dbapi_connection = self
-        warden._renewed(state.entry)
+        probe = warden._io.make_probe(record)
+        now = warden._now()
         with warden._lock:
-            counters = warden._core.counters
-            counters.connects += 1
-            counters.closes += 1
-            counters.discards += 1
-            counters.held_replaced += 1
-            warden._core.suspect_all(warden._now())
+            state.entry.probe = probe
+            warden._core.replaced_held(state.entry, now)
         driver = self._pool._records.driver
         if autocommit is not None and driver.known_autocommit(state.raw) != autocommit:
             driver.set_autocommit(state.raw, autocommit)  # a SET autocommit statement's
