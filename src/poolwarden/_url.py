@@ -19,11 +19,20 @@ DIALECTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "postgresql": ("psycopg2", ("psycopg", "psycopg2")),
     "sqlite": ("pysqlite", ("pysqlite",)),
 }
+#: The same for asyncio pools: SQLAlchemy has no asyncio default, so these are the drivers
+#: its documentation names first.
+ASYNC_DIALECTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mysql": ("asyncmy", ("asyncmy", "aiomysql")),
+    "postgresql": ("psycopg", ("psycopg",)),
+    "sqlite": ("", ()),
+}
 DIALECT_ALIASES = {"mariadb": "mysql", "postgres": "postgresql"}
 DRIVER_ALIASES = {
     "mysqlclient": "mysqldb",
     "mysql-connector": "mysqlconnector",
     "sqlite3": "pysqlite",
+    # SQLAlchemy's name for psycopg's AsyncConnection in create_async_engine URLs.
+    "psycopg_async": "psycopg",
 }
 
 
@@ -87,6 +96,29 @@ class URL:
         return f"URL({self.render()!r})"
 
 
+def _check_driver(dialect: str, driver: str, asyncio: bool) -> None:
+    """Refuse a driver of the other kind (sync in an asyncio pool, or the reverse) with
+    the pool to use instead, and an unknown driver with the list of known ones."""
+    mine, other = (ASYNC_DIALECTS, DIALECTS) if asyncio else (DIALECTS, ASYNC_DIALECTS)
+    drivers = mine[dialect][1]
+    if not drivers:
+        raise ValueError(
+            f"target: poolwarden has no asyncio driver for {dialect}; use poolwarden.Pool"
+        )
+    if not driver or driver in drivers:
+        return
+    allowed = ", ".join(f"{dialect}+{d}" for d in drivers)
+    if driver in other[dialect][1]:
+        kind, pool = (
+            ("a sync", "poolwarden.Pool") if asyncio else ("an asyncio", "poolwarden.AsyncPool")
+        )
+        raise ValueError(
+            f"target: {dialect}+{driver} is {kind} driver: use it with {pool}; "
+            f"this pool takes {allowed}"
+        )
+    raise ValueError(f"target: unknown driver {driver!r} for {dialect}; allowed: {allowed}")
+
+
 def _bad(target: str, why: str) -> ValueError:
     example = "e.g. 'mysql+pymysql://user:password@127.0.0.1:3306/dbname'"
     return ValueError(f"target: malformed database URL {_scrub(target)!r}: {why} ({example})")
@@ -117,8 +149,9 @@ _SPLIT_HINT = (
 )
 
 
-def parse_url(target: str) -> URL:
-    """Parse ``target``; raise ``ValueError`` naming what is wrong and what is allowed."""
+def parse_url(target: str, asyncio: bool = False) -> URL:
+    """Parse ``target``; raise ``ValueError`` naming what is wrong and what is allowed.
+    ``asyncio``: the URL is for an asyncio pool, whose drivers are asyncio drivers."""
     if "://" not in target:
         raise _bad(target, "it has no '://' after the dialect")
     scheme, _, _ = target.partition("://")
@@ -127,11 +160,9 @@ def parse_url(target: str) -> URL:
     if dialect not in DIALECTS:
         allowed = ", ".join(sorted(DIALECTS))
         raise ValueError(f"target: unknown database dialect {dialect!r}; allowed: {allowed}")
-    default_driver, drivers = DIALECTS[dialect]
-    driver = DRIVER_ALIASES.get(driver, driver) or default_driver
-    if driver not in drivers:
-        allowed = ", ".join(f"{dialect}+{d}" for d in drivers)
-        raise ValueError(f"target: unknown driver {driver!r} for {dialect}; allowed: {allowed}")
+    driver = DRIVER_ALIASES.get(driver, driver)
+    _check_driver(dialect, driver, asyncio)
+    driver = driver or (ASYNC_DIALECTS if asyncio else DIALECTS)[dialect][0]
     try:
         parts = urlsplit(target)
         port = parts.port

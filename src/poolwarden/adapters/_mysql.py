@@ -1,4 +1,5 @@
-"""What the three MySQL/MariaDB drivers share: error codes and their meaning, in one place."""
+"""What the MySQL/MariaDB drivers share, sync and asyncio: error codes and their meaning,
+in one place."""
 
 from __future__ import annotations
 
@@ -7,9 +8,18 @@ import socket
 from typing import Any, ClassVar
 
 from .._url import URL
-from .base import Adapter
+from .base import Adapter, BaseAdapter
 
-__all__ = ["CONNECT_RETRYABLE", "DISCONNECT", "MySQLAdapter", "login_kwargs"]
+__all__ = [
+    "CONNECT_RETRYABLE",
+    "DISCONNECT",
+    "IDLE_TIMEOUT_QUERY",
+    "MySQLAdapter",
+    "MySQLBase",
+    "closing_packet",
+    "idle_timeout_of",
+    "login_kwargs",
+]
 
 #: Errors after which the connection is gone (client codes 2xxx, server codes otherwise).
 DISCONNECT: frozenset[int] = frozenset(
@@ -77,8 +87,28 @@ def login_kwargs(url: URL) -> dict[str, Any]:
     return kwargs
 
 
-class MySQLAdapter(Adapter):
-    """Shared behaviour of the MySQL drivers; subclasses say how to read codes and sockets."""
+#: ``@@session.wait_timeout``: what this session gets, including a value set by an init
+#: command or by the user's account (the global one may differ).
+IDLE_TIMEOUT_QUERY = "SELECT @@session.wait_timeout"
+
+
+def idle_timeout_of(row: Any) -> float | None:
+    """The idle timeout in the row :data:`IDLE_TIMEOUT_QUERY` returned (0: none)."""
+    return float(row[0]) if row and row[0] else None
+
+
+def closing_packet(head: bytes) -> bool:
+    """Whether the first bytes of an unread packet are an error the server sends just
+    before it closes the connection (MySQL 8's 4031, MariaDB's 1927, a shutdown's 1053)."""
+    # A packet: 3-byte length, sequence id, then 0xFF and a 2-byte code for an error.
+    if len(head) < 7 or head[4] != 0xFF:
+        return False
+    return int.from_bytes(head[5:7], "little") in CLOSING_ERRORS
+
+
+class MySQLBase(BaseAdapter):
+    """What every MySQL driver adapter knows without I/O, sync or asyncio; subclasses say
+    how to read codes and sockets."""
 
     dialect: ClassVar[str] = "mysql"
     autocommit_is_method: ClassVar[bool] = True
@@ -121,18 +151,6 @@ class MySQLAdapter(Adapter):
         """COM_RESET_CONNECTION (or COM_CHANGE_USER) clears a MySQL session."""
         return True
 
-    def server_idle_timeout(self, raw: Any) -> float | None:
-        """``@@session.wait_timeout``: what this session gets, including a value set by an
-        init command or by the user's account (the global one may differ)."""
-        cursor = raw.cursor()
-        try:
-            cursor.execute("SELECT @@session.wait_timeout")
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
-        raw.rollback()
-        return float(row[0]) if row and row[0] else None
-
     def explain_connect_error(self, exc: BaseException) -> str | None:
         """Name the limit behind 1040, 1203 and 1226."""
         return CONNECT_LIMITS.get(self.error_code(exc) or 0)
@@ -158,14 +176,26 @@ class MySQLAdapter(Adapter):
             return True  # reset by the server
         if not head:
             return True  # the server closed its end
-        # A packet: 3-byte length, sequence id, then 0xFF and a 2-byte code for an error.
-        if len(head) < 7 or head[4] != 0xFF:
-            return False
-        return int.from_bytes(head[5:7], "little") in CLOSING_ERRORS
+        return closing_packet(head)
 
     def get_autocommit(self, raw: Any) -> bool:
         """Autocommit as the server last reported it."""
         return bool(raw.get_autocommit())
+
+
+class MySQLAdapter(MySQLBase, Adapter):
+    """Shared I/O of the sync MySQL drivers."""
+
+    def server_idle_timeout(self, raw: Any) -> float | None:
+        """The session's ``wait_timeout`` (see :data:`IDLE_TIMEOUT_QUERY`)."""
+        cursor = raw.cursor()
+        try:
+            cursor.execute(IDLE_TIMEOUT_QUERY)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        raw.rollback()
+        return idle_timeout_of(row)
 
     def set_autocommit(self, raw: Any, value: bool) -> None:
         """Set autocommit (one round trip)."""

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._url import URL
-from .base import Adapter
+from .base import Adapter, BaseAdapter
 
-__all__ = ["PostgresAdapter"]
+__all__ = ["IDLE_TIMEOUT_QUERY", "PostgresAdapter", "PostgresBase", "idle_timeout_of"]
 
 #: SQLSTATEs after which the session is gone: class 08 (connection exception) and the
 #: operator-intervention codes for a server that is shutting down or killed the session.
@@ -91,8 +91,18 @@ def conninfo_kwargs(url: URL) -> dict[str, Any]:
     return kwargs
 
 
-class PostgresAdapter(Adapter):
-    """Shared behaviour of the PostgreSQL drivers."""
+#: ``idle_session_timeout`` (PostgreSQL 14+; 0 means none, and older servers have no row).
+IDLE_TIMEOUT_QUERY = "SELECT setting FROM pg_settings WHERE name = 'idle_session_timeout'"
+
+
+def idle_timeout_of(row: Any) -> float | None:
+    """Seconds of the milliseconds in the row :data:`IDLE_TIMEOUT_QUERY` returned."""
+    milliseconds = float(row[0]) if row else 0.0
+    return milliseconds / 1000.0 or None
+
+
+class PostgresBase(BaseAdapter):
+    """What the PostgreSQL driver adapters know without I/O, sync or asyncio."""
 
     dialect: ClassVar[str] = "postgresql"
     reports_transaction: ClassVar[bool] = True
@@ -141,19 +151,6 @@ class PostgresAdapter(Adapter):
         """``DISCARD ALL`` clears a PostgreSQL session."""
         return True
 
-    def server_idle_timeout(self, raw: Any) -> float | None:
-        """``idle_session_timeout`` (PostgreSQL 14+; 0 means none)."""
-        cursor = raw.cursor()
-        try:
-            cursor.execute("SELECT setting FROM pg_settings WHERE name = 'idle_session_timeout'")
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
-        if self.needs_rollback(raw):
-            raw.rollback()
-        milliseconds = float(row[0]) if row else 0.0
-        return milliseconds / 1000.0 or None
-
     def explain_connect_error(self, exc: BaseException) -> str | None:
         """Name the limit behind "too many clients"."""
         text = str(exc).lower()
@@ -165,3 +162,19 @@ class PostgresAdapter(Adapter):
                 "pool_size + max_overflow together must stay below it"
             )
         return None
+
+
+class PostgresAdapter(PostgresBase, Adapter):
+    """Shared I/O of the sync PostgreSQL drivers."""
+
+    def server_idle_timeout(self, raw: Any) -> float | None:
+        """The server's ``idle_session_timeout`` (see :data:`IDLE_TIMEOUT_QUERY`)."""
+        cursor = raw.cursor()
+        try:
+            cursor.execute(IDLE_TIMEOUT_QUERY)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        if self.needs_rollback(raw):
+            raw.rollback()
+        return idle_timeout_of(row)

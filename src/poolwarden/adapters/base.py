@@ -6,6 +6,11 @@ and whether an error means the connection is gone. The base class is the "generi
 used for callables returning connections of a driver poolwarden does not know: it assumes
 little and stays safe (it rolls back whenever the connection was used, and closes rather
 than reuses a connection when a session reset is asked for).
+
+What needs no I/O — error classification, sockets, transaction flags — lives in
+:class:`BaseAdapter`, shared by the sync :class:`Adapter` and the asyncio
+:class:`~poolwarden.adapters.AsyncAdapter`, whose I/O methods are coroutines. A driver's
+knowledge is written once (``MySQLBase``, ``PostgresBase``) and mixed into both.
 """
 
 from __future__ import annotations
@@ -15,14 +20,16 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+from .._probe import make_probe
 from .._url import URL
 from ..errors import ConnectionLost
 
-__all__ = ["Adapter", "coerce_options"]
+__all__ = ["Adapter", "BaseAdapter", "coerce_options"]
 
 Connect = Callable[[], Any]
+_A = TypeVar("_A", bound="BaseAdapter")
 
 
 def coerce_options(
@@ -61,8 +68,9 @@ def _parse_bool(text: str) -> bool:
     raise ValueError(text)
 
 
-class Adapter:
-    """How the pool talks to one driver. Subclasses override what their driver offers."""
+class BaseAdapter:
+    """What the pool knows about one driver without talking to the server: construction
+    from a URL, sockets, transaction flags, and what errors mean."""
 
     #: Driver name as written in URLs (``mysql+<name>``).
     name: ClassVar[str] = "generic"
@@ -104,7 +112,7 @@ class Adapter:
             ) from None
 
     @classmethod
-    def from_url(cls, url: URL, connect_args: Mapping[str, Any]) -> Adapter:
+    def from_url(cls: type[_A], url: URL, connect_args: Mapping[str, Any]) -> _A:
         """Build an adapter that connects with the URL's parts plus ``connect_args``."""
         dbapi = cls.import_driver()
         kwargs = {**cls.url_kwargs(url), **connect_args}
@@ -125,19 +133,7 @@ class Adapter:
         """The driver's connect callable."""
         return dbapi.connect  # type: ignore[no-any-return]
 
-    # -- connection life -----------------------------------------------------------------
-    def connect(self) -> Any:
-        """Open a new DB-API connection."""
-        return self._connect()
-
-    def close(self, raw: Any) -> None:
-        """Close ``raw``; errors propagate to the caller, which logs them."""
-        raw.close()
-
-    def discard(self, raw: Any, reason: str) -> None:
-        """Close ``raw``, found dead or broken (``reason`` says how)."""
-        self.close(raw)
-
+    # -- the connection, without I/O ----------------------------------------------------
     def fileno(self, raw: Any) -> int | None:
         """The socket file descriptor of ``raw``, if it has one we can reach (mysqlclient,
         psycopg and psycopg2 offer ``fileno()``; others override this)."""
@@ -145,6 +141,12 @@ class Adapter:
             return int(raw.fileno())
         except Exception:
             return None
+
+    def probe_for(self, raw: Any) -> Callable[[], Any] | None:
+        """The liveness probe of an idle ``raw``: truthy when the server may have closed it.
+        A zero-timeout poll of its socket (asyncio drivers whose sockets the event loop
+        reads override it)."""
+        return make_probe(self.fileno(raw))
 
     def is_closed(self, raw: Any) -> bool:
         """True when the driver itself knows ``raw`` is closed or broken (no I/O)."""
@@ -155,50 +157,26 @@ class Adapter:
         protocols, yes: the server only writes unasked when it closes the connection."""
         return True
 
-    def server_idle_timeout(self, raw: Any) -> float | None:
-        """Seconds after which the server closes this session when idle (None: never or
-        unknown). Read once per pool, on its first connection."""
-        return None
-
     def explain_connect_error(self, exc: BaseException) -> str | None:
         """A short diagnosis of a connect error that needs one (server out of slots)."""
         return None
 
-    def ping(self, raw: Any) -> None:
-        """One round trip that raises if the connection is unusable."""
-        cursor = raw.cursor()
-        try:
-            cursor.execute("SELECT 1")
-            cursor.fetchall()
-        finally:
-            cursor.close()
+    def new_cursor(self, raw: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        """A driver cursor of ``raw`` made with the borrower's arguments."""
+        return raw.cursor(*args, **kwargs)
 
-    # -- reset ---------------------------------------------------------------------------
     def needs_rollback(self, raw: Any) -> bool:
         """Whether a transaction may be open on a connection the borrower used."""
         return True
 
-    def rollback(self, raw: Any) -> None:
-        """End any open transaction."""
-        raw.rollback()
-
     def can_reset_session(self) -> bool:
-        """True when :meth:`reset_session` really clears session state; otherwise the pool
+        """True when ``reset_session`` really clears session state; otherwise the pool
         closes a connection rather than hand on state it cannot clear."""
         return False
-
-    def reset_session(self, raw: Any) -> None:
-        """Clear all session state (variables, temporary tables, settings), keep the
-        connect-time configuration. Called only if :meth:`can_reset_session` is true."""
-        raise NotImplementedError
 
     def get_autocommit(self, raw: Any) -> bool:
         """The connection's autocommit mode."""
         return bool(raw.autocommit)
-
-    def set_autocommit(self, raw: Any, value: bool) -> None:
-        """Set the connection's autocommit mode."""
-        raw.autocommit = value
 
     def known_autocommit(self, raw: Any) -> bool | None:
         """The autocommit mode as last known without a round trip (the server's own flag
@@ -261,6 +239,54 @@ class Adapter:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"
+
+
+class Adapter(BaseAdapter):
+    """How the pool talks to one DB-API driver. Subclasses override what their driver
+    offers; the I/O methods here block, and the pool bounds or backgrounds them."""
+
+    def connect(self) -> Any:
+        """Open a new DB-API connection."""
+        return self._connect()
+
+    def close(self, raw: Any) -> None:
+        """Close ``raw``; errors propagate to the caller, which logs them."""
+        raw.close()
+
+    def discard(self, raw: Any, reason: str) -> None:
+        """Close ``raw``, found dead or broken (``reason`` says how)."""
+        self.close(raw)
+
+    def ping(self, raw: Any) -> None:
+        """One round trip that raises if the connection is unusable."""
+        cursor = raw.cursor()
+        try:
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def server_idle_timeout(self, raw: Any) -> float | None:
+        """Seconds after which the server closes this session when idle (None: never or
+        unknown). Read once per pool, on its first connection."""
+        return None
+
+    def rollback(self, raw: Any) -> None:
+        """End any open transaction."""
+        raw.rollback()
+
+    def reset_session(self, raw: Any) -> None:
+        """Clear all session state (variables, temporary tables, settings), keep the
+        connect-time configuration. Called only if :meth:`can_reset_session` is true."""
+        raise NotImplementedError
+
+    def set_autocommit(self, raw: Any, value: bool) -> None:
+        """Set the connection's autocommit mode."""
+        raw.autocommit = value
+
+    def set_attribute(self, raw: Any, name: str, value: Any) -> None:
+        """Restore a connection attribute the borrower changed (``isolation_level``, ...)."""
+        setattr(raw, name, value)
 
 
 _LOST_CLASSES: dict[type | None, type] = {}

@@ -9,16 +9,17 @@ from ._postgres import (
     TRANSACTION_ACTIVE,
     TRANSACTION_UNKNOWN,
     PostgresAdapter,
+    PostgresBase,
     conninfo_kwargs,
     read_unasked,
 )
 from .base import coerce_options
 
-__all__ = ["PsycopgAdapter"]
+__all__ = ["PsycopgAdapter", "PsycopgBase"]
 
 
-class PsycopgAdapter(PostgresAdapter):
-    """``postgresql+psycopg://``."""
+class PsycopgBase(PostgresBase):
+    """psycopg 3 without I/O: what its sync and asyncio connections share."""
 
     name: ClassVar[str] = "psycopg"
     module_name: ClassVar[str] = "psycopg"
@@ -56,6 +57,10 @@ class PsycopgAdapter(PostgresAdapter):
         arrived; the connection is gone if that fails or leaves it bad."""
         pgconn = raw.pgconn
         return read_unasked(self.fileno(raw), pgconn.consume_input, lambda: pgconn.status != 0)
+
+
+class PsycopgAdapter(PsycopgBase, PostgresAdapter):
+    """``postgresql+psycopg://``."""
 
     def ping(self, raw: Any) -> None:
         """An empty query: one round trip, no parsing, outside any transaction."""

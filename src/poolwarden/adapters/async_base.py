@@ -1,0 +1,72 @@
+"""The asyncio half of the adapter interface: the same questions, I/O as coroutines.
+
+``AsyncAdapter`` is to :class:`~poolwarden.AsyncPool` what :class:`Adapter` is to
+:class:`~poolwarden.Pool`. Everything that needs no round trip (sockets, flags, error
+classification) comes from :class:`BaseAdapter` and the drivers' shared bases, so a MySQL
+error code means the same to both pools. The generic adapter here serves a callable target
+returning connections of an asyncio driver poolwarden does not know: it awaits what the
+driver returns as awaitable and assumes as little as the sync generic adapter.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from .base import BaseAdapter
+
+__all__ = ["AsyncAdapter", "maybe_await"]
+
+
+async def maybe_await(value: Any) -> Any:
+    """``value``, awaited if the driver returned an awaitable."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class AsyncAdapter(BaseAdapter):
+    """How the asyncio pool talks to one asyncio driver."""
+
+    async def connect(self) -> Any:
+        """Open a new connection."""
+        return await maybe_await(self._connect())
+
+    async def close(self, raw: Any) -> None:
+        """Close ``raw``; errors propagate to the caller, which logs them."""
+        await maybe_await(raw.close())
+
+    async def discard(self, raw: Any, reason: str) -> None:
+        """Close ``raw``, found dead or broken (``reason`` says how)."""
+        await self.close(raw)
+
+    async def ping(self, raw: Any) -> None:
+        """One round trip that raises if the connection is unusable."""
+        cursor = await maybe_await(self.new_cursor(raw, (), {}))
+        try:
+            await cursor.execute("SELECT 1")
+            await cursor.fetchall()
+        finally:
+            await maybe_await(cursor.close())
+
+    async def server_idle_timeout(self, raw: Any) -> float | None:
+        """Seconds after which the server closes this session when idle (None: never or
+        unknown). Read once per pool, on its first connection."""
+        return None
+
+    async def rollback(self, raw: Any) -> None:
+        """End any open transaction."""
+        await raw.rollback()
+
+    async def reset_session(self, raw: Any) -> None:
+        """Clear all session state; called only if :meth:`can_reset_session` is true."""
+        raise NotImplementedError
+
+    async def set_autocommit(self, raw: Any, value: bool) -> None:
+        """Set the connection's autocommit mode."""
+        await raw.set_autocommit(value)
+
+    async def set_attribute(self, raw: Any, name: str, value: Any) -> None:
+        """Restore a connection setting the borrower changed: asyncio drivers change
+        settings with a coroutine (psycopg's ``set_isolation_level``, ...)."""
+        await getattr(raw, f"set_{name}")(value)
