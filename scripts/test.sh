@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: set up what is missing, lint, type-check, then every test tier
+# The whole test suite: set up what is missing, lint, type-check, check that the sync
+# modules generated from the asyncio sources are current, then every test tier
 # (unit and Hypothesis state machines, stress, integration against MariaDB and PostgreSQL,
 # fault injection on disposable servers, SQLAlchemy on 2.1 and 2.0, the example services,
 # the poolwarden command against both servers, its HTML report in headless Chromium) and
@@ -7,8 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh --browser
-echo "[test] ruff"; .venv/bin/ruff check src tests benchmarks examples
-.venv/bin/ruff format --check src tests benchmarks examples
+echo "[test] ruff"; .venv/bin/ruff check src tests benchmarks examples tools
+.venv/bin/ruff format --check src tests benchmarks examples tools
+echo "[test] generated sync modules are current"; .venv/bin/python tools/async_to_sync.py --check
 echo "[test] mypy"; .venv/bin/mypy
 echo "[test] pytest"; .venv/bin/pytest "$@"
 echo "[test] WardenPool on SQLAlchemy 2.0"; ./scripts/test-sqlalchemy20.sh

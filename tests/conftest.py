@@ -98,3 +98,23 @@ def make_pool(server: FakeServer) -> Iterator[object]:
     yield make
     for pool in pools:
         pool.close()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (``pytest.mark.anyio``) run on asyncio, the asyncio pool's loop."""
+    return "asyncio"
+
+
+ASYNC_URLS = ("mysql+asyncmy", "mysql+aiomysql", "postgresql+psycopg")
+
+
+@pytest.fixture(params=ASYNC_URLS)
+def async_db_url(request: pytest.FixtureRequest) -> str:
+    """A URL for each supported asyncio driver (for poolwarden.AsyncPool)."""
+    dialect, _, driver = str(request.param).partition("+")
+    if dialect == "mysql":
+        _check("mysql")
+        return mysql_url(driver)
+    _check("postgres")
+    return postgres_url(driver)

@@ -6,10 +6,19 @@ leaks or hangs silently, and explains itself.
     with pool.connection() as conn:
         cur = conn.cursor()
         cur.execute("SELECT 1")
+
+and, in asyncio code::
+
+    pool = poolwarden.AsyncPool("mysql+asyncmy://user:pw@127.0.0.1:3306/db", pool_size=5)
+    async with pool.connection() as conn:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT 1")
 """
 
 from __future__ import annotations
 
+from ._async._pool import AsyncPool
+from ._async._proxy import AsyncPooledConnection, AsyncPooledCursor
 from ._pool import Pool
 from ._proxy import PooledConnection, PooledCursor
 from ._retry import is_disconnect_error, retry_on_disconnect
@@ -19,6 +28,9 @@ from .errors import ConnectionLost, ConnectionReturned, PoolClosed, PoolError, P
 
 __all__ = [
     "URL",
+    "AsyncPool",
+    "AsyncPooledConnection",
+    "AsyncPooledCursor",
     "ConnectionLost",
     "ConnectionReturned",
     "Percentiles",

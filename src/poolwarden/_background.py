@@ -1,6 +1,9 @@
+# Generated from src/poolwarden/_async/_background.py by tools/async_to_sync.py: do not edit.
+# Change the async source, then run the tool (CI runs it with --check).
 """The pool's work off the callers' threads: connecting, and the housekeeper's rounds.
 
-Connector threads open connections while the pool wants them, backing off after failures;
+Connector threads (tasks, in the asyncio pool) open connections while the pool wants them,
+backing off after failures;
 the housekeeper retires connections before the server's idle timer would close them, pings
 the ``min_idle`` ones that must survive quiet periods, tops ``min_idle`` up, reports leaks,
 and reclaims connections whose proxies were garbage-collected unreturned.
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._callsite import format_stack
+from ._compat import Event, spawn, wait_event
 from ._core import PoolCore, Waiter
 from ._entry import Entry
 from ._housekeeper import Housekeeper
@@ -32,7 +36,7 @@ class Background:
     _core: PoolCore
     _io: ConnectionIO
     _lock: threading.Lock
-    _closing: threading.Event
+    _closing: Event
     _now: Callable[[], float]
     _housekeeper: Housekeeper | None
     _housekeeping_due: float
@@ -56,12 +60,9 @@ class Background:
     # -- connecting ----------------------------------------------------------------------
     def _start_connectors(self, count: int) -> None:
         for started in range(count):
-            thread = threading.Thread(
-                target=self._connector, name=f"poolwarden-connect {self.name}", daemon=True
-            )
             try:
-                thread.start()
-            except RuntimeError:  # interpreter shutting down: no threads any more
+                spawn(self._connector, f"poolwarden-connect {self.name}")
+            except RuntimeError:  # shutting down (no threads), or no running event loop
                 with self._lock:
                     for _ in range(count - started):
                         self._core.abandon_connect()
@@ -72,7 +73,7 @@ class Background:
         delay = self._core.backoff.retry_at - self._now()  # still backing off?
         while True:
             if delay > 0:
-                if self._closing.wait(delay):
+                if wait_event(self._closing, delay):
                     with self._lock:
                         self._core.abandon_connect()
                     return
@@ -167,8 +168,13 @@ class Background:
                 return
             if not self._needs_housekeeper():
                 return
-            self._housekeeper = Housekeeper(self, f"poolwarden-housekeeper {self.name}")
-        self._housekeeper.start()
+            housekeeper = self._housekeeper = Housekeeper(
+                self, f"poolwarden-housekeeper {self.name}"
+            )
+        try:
+            housekeeper.start()
+        except RuntimeError:  # shutting down, or no running event loop: at the next chance
+            self._housekeeper = None
 
     def _wake_housekeeper(self, now: float) -> None:
         if self._housekeeper is not None:

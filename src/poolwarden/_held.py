@@ -1,3 +1,5 @@
+# Generated from src/poolwarden/_async/_held.py by tools/async_to_sync.py: do not edit.
+# Change the async source, then run the tool (CI runs it with --check).
 """Connections kept in a borrower's hands: checked before the next operation after a pause.
 
 A pooled connection is checked when it is handed out, but a borrower may then keep it for
@@ -14,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._io import bounded_ping
+from ._compat import bounded_ping
 from .adapters import Adapter
-from .errors import ConnectionLost
 
-__all__ = ["HeldVerdict", "check_held", "lost_error", "lost_message"]
+__all__ = ["HeldVerdict", "check_held"]
 
 #: What :func:`check_held` found: the driver's error for the dead connection, and whether
 #: a transaction was open on it.
@@ -57,51 +58,3 @@ def check_held(
     if error is None:
         return None
     return error, open_transaction
-
-
-def lost_message(
-    idle: float,
-    server_idle_timeout: float | None,
-    open_transaction: bool = True,
-    session_changed: bool = False,
-) -> str:
-    """Why a held connection's work or session is gone, and what to do about it."""
-    if server_idle_timeout and idle >= server_idle_timeout:
-        closed = (
-            f"the server closed it (its idle timeout for this session is "
-            f"{server_idle_timeout:g} s)"
-        )
-    else:
-        closed = "the server closed it (killed, restarted, or the network path reset)"
-    if open_transaction:
-        lost = (
-            "A transaction was open on it, so its uncommitted work was rolled back by the "
-            "server and is lost. Call rollback(), then run the transaction again"
-        )
-    else:
-        lost = (
-            "Session state had been set on it (a SET, USE or similar statement, or a driver "
-            "call) that a new connection would not have, so it was not replaced unseen. Call "
-            "rollback() for a new connection, set up that state again, and go on"
-        )
-    return (
-        f"Lost connection to the server while it was held: it sat unused for {idle:.1f} s "
-        f"in the borrower's hands and {closed}. {lost} (commit before long pauses; "
-        f"poolwarden.retry_on_disconnect can re-run units of work that are safe to repeat)"
-    )
-
-
-def lost_error(
-    adapter: Adapter,
-    idle: float,
-    server_idle_timeout: float | None,
-    open_transaction: bool = True,
-    session_changed: bool = False,
-) -> ConnectionLost:
-    """The :class:`~poolwarden.ConnectionLost` to raise, as the driver's own error type."""
-    reason = lost_message(idle, server_idle_timeout, open_transaction, session_changed)
-    error = adapter.connection_lost(reason)
-    error.reason = reason
-    error.idle_seconds = idle
-    error.server_idle_timeout = server_idle_timeout
-    return error

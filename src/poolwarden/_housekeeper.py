@@ -1,12 +1,14 @@
-"""One background thread per pool for timed work: leak reports and keeping ``min_idle``."""
+# Generated from src/poolwarden/_async/_housekeeper.py by tools/async_to_sync.py: do not edit.
+# Change the async source, then run the tool (CI runs it with --check).
+"""One background thread (a task, for the asyncio pool) per pool for timed work."""
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import weakref
-from typing import Protocol
+from typing import Any, Protocol
+
+from ._compat import Queue, spawn
 
 __all__ = ["Housekeeper"]
 
@@ -33,13 +35,16 @@ class Housekeeper:
 
     def __init__(self, pool: _Maintained, name: str) -> None:
         self._pool_ref = weakref.ref(pool)
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._queue = Queue()
+        self._name = name
+        #: The thread (the task, for the asyncio pool) once started.
+        self._runner: Any = None
         weakref.finalize(pool, self._queue.put, self._STOP)
 
     def start(self) -> None:
-        """Start the thread."""
-        self._thread.start()
+        """Start the thread (RuntimeError when none can start: interpreter shutdown, or
+        no running event loop)."""
+        self._runner = spawn(self._run, self._name)
 
     def wake(self) -> None:
         """Run a round now (the pool's deadlines changed)."""
@@ -52,10 +57,7 @@ class Housekeeper:
     def _run(self) -> None:
         delay: float | None = 0.0
         while True:
-            try:
-                item = self._queue.get(timeout=self.MAX_SLEEP if delay is None else delay)
-            except queue.Empty:
-                item = None
+            item = self._queue.get(self.MAX_SLEEP if delay is None else delay)
             if item is self._STOP:
                 return
             pool = self._pool_ref()

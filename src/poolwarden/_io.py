@@ -1,3 +1,5 @@
+# Generated from src/poolwarden/_async/_io.py by tools/async_to_sync.py: do not edit.
+# Change the async source, then run the tool (CI runs it with --check).
 """Every driver call the pool makes on its own behalf: open, check, reset, close.
 
 The pool's shell decides *when*; this module knows *how*, through the driver adapter, and
@@ -7,18 +9,16 @@ makes sure none of these calls can block for long or leak a password into a mess
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
-from . import _watchdog
+from ._compat import bounded_ping
 from ._entry import Entry
-from ._probe import make_probe
 from ._proxy import IN_TRANSACTION
 from ._url import SECRET_OPTIONS
 from .adapters import Adapter, for_connection
 
-__all__ = ["ConnectionIO", "bounded_ping"]
+__all__ = ["ConnectionIO"]
 
 log = logging.getLogger("poolwarden")
 
@@ -30,7 +30,7 @@ class ConnectionIO:
         self,
         adapter: Adapter,
         detect_driver: bool,
-        configure: Callable[[Any], None] | None,
+        configure: Callable[[Any], Any] | None,
         reset_mode: str | None,
         validation_timeout: float,
         probe: bool = True,
@@ -45,7 +45,7 @@ class ConnectionIO:
 
     # -- open and close ------------------------------------------------------------------
     def open(self) -> tuple[Any, Callable[[], Any] | None]:
-        """Connect and configure; return the connection and its socket probe."""
+        """Connect and configure; return the connection and its liveness probe."""
         raw = self.adapter.connect()
         if self._detect_driver:
             self.adapter = for_connection(raw, self.adapter._connect)
@@ -59,8 +59,9 @@ class ConnectionIO:
         return raw, self.make_probe(raw)
 
     def make_probe(self, raw: Any) -> Callable[[], Any] | None:
-        """A zero-timeout poll of ``raw``'s socket, or None where there is none."""
-        return make_probe(self.adapter.fileno(raw) if self._probe else None)
+        """The adapter's liveness probe for ``raw`` (a zero-timeout poll of its socket
+        where the driver owns the socket), or None when off or impossible."""
+        return self.adapter.probe_for(raw) if self._probe else None
 
     def server_idle_timeout(self, raw: Any) -> float | None:
         """The server's idle timeout for this session, or None if it has none or the
@@ -141,7 +142,7 @@ class ConnectionIO:
                 if attribute == "autocommit":
                     adapter.set_autocommit(raw, value)
                 else:
-                    setattr(raw, attribute, value)
+                    adapter.set_attribute(raw, attribute, value)
         except Exception as exc:
             disconnect = adapter.is_disconnect(exc, raw)
             log.log(
@@ -168,20 +169,3 @@ class ConnectionIO:
         text = self.redact(repr(exc))
         hint = self.adapter.explain_connect_error(exc)
         return f"{text} ({hint})" if hint else text
-
-
-def bounded_ping(adapter: Adapter, raw: Any, timeout: float) -> BaseException | None:
-    """Ping ``raw`` through ``adapter``, cut off after ``timeout`` seconds: None if it
-    answered, else the driver's error (a ``TimeoutError`` when the deadline cut it off)."""
-    fd = adapter.fileno(raw)
-    ticket = _watchdog.guard(fd, time.monotonic() + timeout) if fd else None
-    error: BaseException | None = None
-    try:
-        adapter.ping(raw)
-    except Exception as exc:
-        error = exc
-    finally:
-        if ticket is not None and _watchdog.release(ticket) and error is None:
-            # Cut off by the deadline, even if an answer raced in.
-            error = TimeoutError(f"no answer to a ping within {timeout:g} s")
-    return error

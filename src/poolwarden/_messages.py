@@ -1,17 +1,20 @@
-"""The explanations poolwarden gives when a checkout fails."""
+"""The explanations poolwarden gives when a checkout fails or a held connection is lost."""
 
 from __future__ import annotations
 
-from ._core import PoolCore
-from ._io import ConnectionIO
+from collections.abc import Callable
 
-__all__ = ["timeout_message"]
+from ._core import PoolCore
+from .adapters.base import BaseAdapter
+from .errors import ConnectionLost
+
+__all__ = ["lost_error", "lost_message", "timeout_message"]
 
 
 def timeout_message(
     name: str,
     core: PoolCore,
-    io: ConnectionIO,
+    describe_error: Callable[[BaseException], str],
     waited: float,
     connect_error: BaseException | None,
     now: float,
@@ -28,7 +31,7 @@ def timeout_message(
     if connect_error is not None:
         text += (
             f"; opening a new connection failed {core.backoff.failures} time(s) in a row, "
-            f"last with: {io.describe_connect_error(connect_error)}"
+            f"last with: {describe_error(connect_error)}"
         )
     oldest = core.oldest_holder()
     if oldest is not None:
@@ -42,3 +45,51 @@ def timeout_message(
             "connection held too long"
         )
     return text
+
+
+def lost_message(
+    idle: float,
+    server_idle_timeout: float | None,
+    open_transaction: bool = True,
+    session_changed: bool = False,
+) -> str:
+    """Why a held connection's work or session is gone, and what to do about it."""
+    if server_idle_timeout and idle >= server_idle_timeout:
+        closed = (
+            f"the server closed it (its idle timeout for this session is "
+            f"{server_idle_timeout:g} s)"
+        )
+    else:
+        closed = "the server closed it (killed, restarted, or the network path reset)"
+    if open_transaction:
+        lost = (
+            "A transaction was open on it, so its uncommitted work was rolled back by the "
+            "server and is lost. Call rollback(), then run the transaction again"
+        )
+    else:
+        lost = (
+            "Session state had been set on it (a SET, USE or similar statement, or a driver "
+            "call) that a new connection would not have, so it was not replaced unseen. Call "
+            "rollback() for a new connection, set up that state again, and go on"
+        )
+    return (
+        f"Lost connection to the server while it was held: it sat unused for {idle:.1f} s "
+        f"in the borrower's hands and {closed}. {lost} (commit before long pauses; "
+        f"poolwarden.retry_on_disconnect can re-run units of work that are safe to repeat)"
+    )
+
+
+def lost_error(
+    adapter: BaseAdapter,
+    idle: float,
+    server_idle_timeout: float | None,
+    open_transaction: bool = True,
+    session_changed: bool = False,
+) -> ConnectionLost:
+    """The :class:`~poolwarden.ConnectionLost` to raise, as the driver's own error type."""
+    reason = lost_message(idle, server_idle_timeout, open_transaction, session_changed)
+    error = adapter.connection_lost(reason)
+    error.reason = reason
+    error.idle_seconds = idle
+    error.server_idle_timeout = server_idle_timeout
+    return error

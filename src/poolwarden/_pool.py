@@ -1,8 +1,9 @@
-"""The thread-based pool: a thin I/O shell around :class:`~poolwarden._core.PoolCore`."""
+# Generated from src/poolwarden/_async/_pool.py by tools/async_to_sync.py: do not edit.
+# Change the async source, then run the tool (CI runs it with --check).
+"""The pool: a thin I/O shell around :class:`~poolwarden._core.PoolCore`."""
 
 from __future__ import annotations
 
-import copy
 import logging
 import sys
 import threading
@@ -12,9 +13,11 @@ from types import FrameType
 from typing import Any
 
 from . import _fork
+from ._activity import UNTOUCHED
 from ._background import Background
 from ._callsite import capture_stack
 from ._clock import Clock, MonotonicClock
+from ._compat import Event, current_name, new_signal, wait_signal
 from ._config import (
     check_count,
     check_lifetime,
@@ -25,20 +28,25 @@ from ._config import (
 )
 from ._core import PoolCore, Waiter
 from ._entry import Entry
-from ._held import HeldVerdict, check_held, lost_error
+from ._held import HeldVerdict, check_held
 from ._housekeeper import Housekeeper
 from ._io import ConnectionIO
-from ._messages import timeout_message
-from ._proxy import UNTOUCHED, PooledConnection
+from ._messages import lost_error, timeout_message
+from ._proxy import PooledConnection
 from ._stats import PoolStats
 from .adapters import Adapter, for_target
-from .errors import ConnectionLost, ConnectionReturned, PoolClosed, PoolError, PoolTimeout
+from .errors import (
+    ConnectionLost,
+    ConnectionReturned,
+    PoolClosed,
+    PoolError,
+    PoolTimeout,
+    fresh_error,
+)
 
 __all__ = ["Pool"]
 
 log = logging.getLogger("poolwarden")
-
-_allocate_lock = threading.Lock
 
 
 class Pool(Background):
@@ -46,17 +54,17 @@ class Pool(Background):
 
     ``target`` is an SQLAlchemy-style URL (``mysql+pymysql://user:pw@host:3306/db``,
     ``postgresql+psycopg://…``, ``sqlite:///file.db``; query options go to the driver) or a
-    zero-argument callable returning a new DB-API connection.
+    zero-argument callable returning a new connection.
 
     Sizing follows SQLAlchemy's QueuePool: the pool starts empty, grows to ``pool_size``
     connections as needed, then opens up to ``max_overflow`` more, which are closed when
     returned. A checkout that finds nothing free waits up to ``timeout`` seconds, in
     first-come first-served order, then raises :class:`~poolwarden.PoolTimeout`.
 
-    Before an idle connection is handed out, a zero-timeout poll of its socket (about a
-    microsecond) shows whether the server closed it; one idle for ``ping_after_idle``
-    seconds, or suspect after a disconnect elsewhere, must also answer a ping. Dead ones are
-    replaced without the caller noticing.
+    Before an idle connection is handed out, a liveness probe (a zero-timeout poll of its
+    socket, about a microsecond) shows whether the server closed it; one idle for
+    ``ping_after_idle`` seconds, or suspect after a disconnect elsewhere, must also answer
+    a ping. Dead ones are replaced without the caller noticing.
 
     Args:
         pool_size: connections kept open once opened (>= 0).
@@ -80,7 +88,7 @@ class Pool(Background):
         ping_after_idle: ping a connection idle at least this many seconds before handing
             it out (catches network paths that died silently); ``None``: never.
         validation_timeout: seconds a ping may take before the connection counts as dead.
-        probe: poll each idle connection's socket before handing it out.
+        probe: check each idle connection's socket before handing it out.
         leak_threshold: seconds after which a connection still checked out is logged, once,
             with the stack that checked it out (``None``: off).
         held_check_after: seconds a borrower may leave its connection unused before the
@@ -90,8 +98,9 @@ class Pool(Background):
             ``None``: never check.
         max_connecting: connect attempts allowed at the same time.
         connect_args: extra keyword arguments for the driver's ``connect()``.
-        configure: called with each new DB-API connection before first use.
-        adapter: a :class:`poolwarden.adapters.Adapter` for a driver poolwarden does not know.
+        configure: called with each new connection before first use.
+        adapter: a :class:`poolwarden.adapters.Adapter` for a driver poolwarden does
+            not know.
         name: label for logs and ``repr`` (default: the URL without its password).
         clock: time source, for tests.
     """
@@ -116,7 +125,7 @@ class Pool(Background):
         held_check_after: float | None = 1.0,
         max_connecting: int = 4,
         connect_args: Mapping[str, Any] | None = None,
-        configure: Callable[[Any], None] | None = None,
+        configure: Callable[[Any], Any] | None = None,
         adapter: Adapter | None = None,
         name: str | None = None,
         clock: Clock | None = None,
@@ -167,7 +176,7 @@ class Pool(Background):
         #: The automatic lifetime and keepalive wait for the server's idle timeout.
         self._lifetime_pending = "auto" in (self._max_lifetime, self._keepalive_setting)
         self._lock = threading.Lock()
-        self._closing = threading.Event()
+        self._closing = Event()
         #: Entries of proxies the garbage collector dropped unreturned, with what they did.
         self._orphans: deque[tuple[Entry, int, dict[str, Any] | None]] = deque()
         self._housekeeper: Housekeeper | None = None
@@ -192,15 +201,16 @@ class Pool(Background):
 
     # -- checkout ------------------------------------------------------------------------
     def connection(self, timeout: float | None = None) -> PooledConnection:
-        """Check out a connection. Use it in a ``with`` block, which gives it back on exit::
+        """Check out a connection. Use it in a ``with`` block, which gives it back on
+        exit::
 
             with pool.connection() as conn:
                 cur = conn.cursor()
                 cur.execute("SELECT 1")
 
-        or give it back yourself with :meth:`putconn` or its ``close()`` (``getconn`` is
-        another name for this method). Waits up to ``timeout`` seconds (default: the
-        pool's), then raises :class:`PoolTimeout`.
+        or give it back yourself with :meth:`putconn` or its ``close()`` (``getconn``
+        is another name for this method). Waits up to ``timeout`` seconds (default:
+        the pool's), then raises :class:`PoolTimeout`.
         """
         return PooledConnection(self, self._acquire(timeout, sys._getframe(1)))
 
@@ -241,7 +251,7 @@ class Pool(Background):
         )
         if self._leak_threshold is not None:
             entry.stack = capture_stack(frame)
-            entry.thread_name = threading.current_thread().name
+            entry.thread_name = current_name()
             refill = refill or now + self._leak_threshold < self._housekeeping_due
         if refill:
             self._wake_housekeeper(now)
@@ -297,8 +307,7 @@ class Pool(Background):
         wait = self._timeout if timeout is None else check_seconds("timeout", timeout)
         if self._orphans:
             self._reclaim_orphans()
-        signal = _allocate_lock()
-        signal.acquire()
+        signal = new_signal()
         waiter = Waiter(now, signal)
         with self._lock:
             core = self._core
@@ -314,7 +323,7 @@ class Pool(Background):
             return entry
         self._start_connectors(opens)
         try:
-            got = signal.acquire(timeout=wait)
+            got = wait_signal(signal, wait)
         except BaseException:
             self._abandon(waiter)
             raise
@@ -324,18 +333,20 @@ class Pool(Background):
                 if core.last_connect_error_at < now:
                     error = None
                 raise PoolTimeout(
-                    timeout_message(self.name, core, self._io, wait, error, self._now())
+                    timeout_message(
+                        self.name, core, self._io.describe_connect_error, wait, error, self._now()
+                    )
                 ) from error
             entry = waiter.entry
         if entry is None:
-            raise _fresh(waiter.error)
+            raise fresh_error(waiter.error)
         entry.site_code = frame.f_code
         entry.site_lasti = frame.f_lasti
         return entry
 
     def _abandon(self, waiter: Waiter) -> None:
-        """The waiting thread was interrupted: leave the queue, giving back anything that
-        reached it meanwhile, so no slot is lost."""
+        """The waiting thread was interrupted (or the task cancelled): leave the queue,
+        giving back anything that reached it meanwhile, so no slot is lost."""
         with self._lock:
             handed = self._core.give_up(waiter)
         if handed and waiter.entry is not None:
@@ -550,13 +561,14 @@ class Pool(Background):
             if core.closed
             else f"idle={len(core.idle)} in_use={len(core.in_use)} waiting={len(core.waiters)}"
         )
-        return f"<Pool {self.name} size={core.pool_size}+{core.max_overflow} {state}>"
+        size = f"{core.pool_size}+{core.max_overflow}"
+        return f"<{type(self).__name__} {self.name} size={size} {state}>"
 
     def _after_fork(self) -> None:
         """In a forked child: forget the parent's connections without touching them at the
         server, and start afresh with new locks and threads."""
         self._lock = threading.Lock()
-        self._closing = threading.Event()
+        self._closing = Event()
         self._orphans.clear()
         self._housekeeper = None
         for entry in self._core.forget_all():
@@ -565,14 +577,3 @@ class Pool(Background):
             self._closing.set()
             return
         self._start_background()
-
-
-def _fresh(error: BaseException | None) -> BaseException:
-    """A copy of an error shared by several waiters, so each raise has its own traceback."""
-    if error is None:
-        return PoolError("internal error: woken without a connection or an error")
-    try:
-        clone = copy.copy(error)
-    except Exception:
-        return error
-    return clone if type(clone) is type(error) else error

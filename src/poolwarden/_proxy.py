@@ -1,3 +1,5 @@
+# Generated from src/poolwarden/_async/_proxy.py by tools/async_to_sync.py: do not edit.
+# Change the async source, then run the tool (CI runs it with --check).
 """Per-checkout proxies: the connection and cursors a borrower holds.
 
 A proxy lives for one checkout. It forwards everything to the driver's connection, notes
@@ -17,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ._activity import IN_TRANSACTION, UNTOUCHED, USED, changes_session
 from .errors import ConnectionReturned
 
 if TYPE_CHECKING:
@@ -25,34 +28,7 @@ if TYPE_CHECKING:
     from ._entry import Entry
     from ._pool import Pool
 
-__all__ = [
-    "IN_TRANSACTION",
-    "UNTOUCHED",
-    "USED",
-    "PooledConnection",
-    "PooledCursor",
-    "changes_session",
-]
-
-#: What a borrower did with a connection, from least to most.
-UNTOUCHED, USED, IN_TRANSACTION = 0, 1, 2
-
-#: First words of statements that change a session beyond one transaction (settings,
-#: current database or role, temporary tables, prepared statements, table locks, stored
-#: procedures): a new connection would not have that state.
-_SESSION_WORDS = ("SET", "USE", "RESET", "DISCARD", "PREPARE", "LOCK", "CALL", "CREATE TEMP")
-
-
-def changes_session(statement: Any) -> bool:
-    """Whether ``statement`` (SQL text) may change the session's state."""
-    if isinstance(statement, str):
-        text = statement
-    elif isinstance(statement, bytes):
-        text = statement.decode("latin-1")
-    else:
-        return True  # a composed statement object: cannot tell, assume it may
-    head = text[:40].lstrip().upper()
-    return head.startswith(_SESSION_WORDS) or head.startswith("SELECT SET_CONFIG")
+__all__ = ["IN_TRANSACTION", "UNTOUCHED", "USED", "PooledConnection", "PooledCursor"]
 
 
 def _tracked(name: str) -> property:
@@ -114,10 +90,11 @@ class PooledConnection:
         """A cursor on the pooled connection (arguments go to the driver)."""
         raw = self._before_operation()
         try:
-            return PooledCursor(self, raw.cursor(*args, **kwargs), raw, args, kwargs)
+            cursor = self._pool._adapter.new_cursor(raw, args, kwargs)
         except BaseException as exc:
             self._failed(exc)
             raise
+        return PooledCursor(self, cursor, raw, args, kwargs)
 
     def commit(self) -> None:
         """Commit the current transaction."""
@@ -240,7 +217,7 @@ class PooledConnection:
     def __del__(self) -> None:
         # Dropped without being returned: let the pool reclaim the connection. This runs
         # inside the garbage collector, possibly in any thread and under any lock, so the
-        # pool only queues the entry (SimpleQueue.put is safe here) for its housekeeper.
+        # pool only queues the entry for its housekeeper.
         entry = self._entry
         if entry is not None:
             self._entry = None
@@ -251,9 +228,10 @@ class PooledConnection:
 
     def __repr__(self) -> str:
         entry = self._entry
+        name = type(self).__name__
         if entry is None:
-            return f"<PooledConnection (returned) of {self._pool!r}>"
-        return f"<PooledConnection #{entry.id} checked out at {entry.site()} of {self._pool!r}>"
+            return f"<{name} (returned) of {self._pool!r}>"
+        return f"<{name} #{entry.id} checked out at {entry.site()} of {self._pool!r}>"
 
     # -- helpers -------------------------------------------------------------------------
     def _live(self) -> Any:
@@ -326,7 +304,7 @@ class PooledConnection:
             if name == "autocommit":
                 adapter.set_autocommit(raw, value)
             else:
-                setattr(raw, name, value)
+                adapter.set_attribute(raw, name, value)
         return raw
 
     def _remember(self, name: str, read: Callable[[], Any], value: Any) -> None:
@@ -392,7 +370,8 @@ class PooledCursor:
         conn._live()
         conn._activity = IN_TRANSACTION
         try:
-            return getattr(self._cursor, method)(*args, **kwargs)
+            result = getattr(self._cursor, method)(*args, **kwargs)
+            return result
         except BaseException as exc:
             conn._failed(exc)
             raise
@@ -404,7 +383,7 @@ class PooledCursor:
         if args and changes_session(args[0]):
             conn._session_changed = True
         if raw is not self._source:
-            cursor = raw.cursor(*self._args, **self._kwargs)
+            cursor = conn._pool._adapter.new_cursor(raw, self._args, self._kwargs)
             for name, value in (self._settings or {}).items():
                 setattr(cursor, name, value)
             object.__setattr__(self, "_cursor", cursor)
@@ -471,4 +450,4 @@ class PooledCursor:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._cursor.close()
+        self.close()

@@ -6,6 +6,8 @@ type and error code intact. These classes cover what only the pool can know.
 
 from __future__ import annotations
 
+import copy
+
 __all__ = ["ConnectionLost", "ConnectionReturned", "PoolClosed", "PoolError", "PoolTimeout"]
 
 
@@ -57,3 +59,15 @@ class ConnectionLost(PoolError):
     idle_seconds: float = 0.0
     #: The server's idle timeout for the session, if the pool read it (seconds).
     server_idle_timeout: float | None = None
+
+
+def fresh_error(error: BaseException | None) -> BaseException:
+    """A copy of an error shared by several waiters (a connect error that retrying will
+    not fix), so that each raise gets its own traceback."""
+    if error is None:
+        return PoolError("internal error: woken without a connection or an error")
+    try:
+        clone = copy.copy(error)
+    except Exception:
+        return error
+    return clone if type(clone) is type(error) else error

@@ -30,7 +30,7 @@ def stop_housekeeper(pool: Pool) -> None:
     housekeeper = pool._housekeeper
     assert housekeeper is not None
     housekeeper.stop()
-    housekeeper._thread.join(5)
+    housekeeper._runner.join(5)
 
 
 def test_probe_replaces_connection_the_server_closed(make_pool: Any, server: FakeServer) -> None:
@@ -238,10 +238,10 @@ def test_many_checkouts_during_a_ping_do_not_pile_up(make_pool: Any) -> None:
 def test_close_stops_the_housekeeper(make_pool: Any) -> None:
     pool = make_pool(pool_size=2, min_idle=1, max_lifetime=30.0)
     housekeeper = pool._housekeeper
-    assert housekeeper is not None and housekeeper._thread.is_alive()
+    assert housekeeper is not None and housekeeper._runner.is_alive()
     pool.close()
-    housekeeper._thread.join(5)
-    assert not housekeeper._thread.is_alive()
+    housekeeper._runner.join(5)
+    assert not housekeeper._runner.is_alive()
 
 
 def test_no_housekeeper_without_timed_work(make_pool: Any) -> None:

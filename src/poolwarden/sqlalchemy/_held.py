@@ -18,7 +18,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from .._held import check_held, lost_error
+from .._held import check_held
+from .._messages import lost_error
 from ..adapters import Adapter
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ from sqlalchemy.pool import Pool as SAPool
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.pool.base import PoolProxiedConnection, _ConnectionRecord
 
+from .._entry import Entry
 from .._pool import Pool
 from .._stats import PoolStats
 from ..errors import PoolTimeout
@@ -169,9 +170,9 @@ class WardenPool(QueuePool):
         dialect = getattr(self._dialect, "name", None)
         driver = getattr(self._dialect, "driver", None)
         label = self._orig_logging_name or (f"{dialect}+{driver}" if dialect else "sqlalchemy")
-        self._records = RecordAdapter(self, label)
-        self._warden = Pool(
+        self._warden = self._inner_pool(
             creator,
+            label,
             pool_size=pool_size or UNLIMITED,
             max_overflow=UNLIMITED if self._max_overflow == -1 else max_overflow,
             timeout=timeout,
@@ -187,15 +188,26 @@ class WardenPool(QueuePool):
             leak_threshold=leak_threshold,
             max_connecting=max_connecting,
             held_check_after=held_check_after,
-            adapter=self._records,
-            name=f"WardenPool {label}",
         )
+
+    _records: RecordAdapter
+
+    def _inner_pool(self, creator: Any, label: str, **kwargs: Any) -> Pool:
+        """The poolwarden pool deciding who gets which record."""
+        self._records = RecordAdapter(self, label)
+        return Pool(creator, adapter=self._records, name=f"WardenPool {label}", **kwargs)
+
+    def _checkout_entry(self) -> Entry:
+        """Check out an entry for whoever called ``_do_get``."""
+        return self._warden._acquire(None, _user_frame(sys._getframe(2)))
+
+    def _checkin_entry(self, entry: Entry) -> None:
+        self._warden._release(entry)
 
     # -- the two hooks SQLAlchemy's Pool asks of an implementation ------------------------
     def _do_get(self) -> _ConnectionRecord:
-        frame = _user_frame(sys._getframe(1))
         try:
-            entry = self._warden._acquire(None, frame)
+            entry = self._checkout_entry()
         except PoolTimeout as error:
             raise WardenTimeout(
                 f"QueuePool limit of size {self._size} overflow {self._max_overflow} reached, "
@@ -209,7 +221,7 @@ class WardenPool(QueuePool):
             try:
                 record.get_connection()
             except BaseException:
-                self._warden._release(entry)
+                self._checkin_entry(entry)
                 raise
             self._warden._renewed(entry)
         record._poolwarden_entry = entry  # type: ignore[attr-defined]
@@ -226,7 +238,7 @@ class WardenPool(QueuePool):
             return  # not ours (a record from before recreate(), or returned twice)
         if _emptied(record):
             entry.probe = None  # its socket is gone; it reconnects at its next checkout
-        self._warden._release(entry)
+        self._checkin_entry(entry)
 
     def _invalidate(
         self,

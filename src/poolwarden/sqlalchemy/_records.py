@@ -5,24 +5,38 @@ fires SQLAlchemy's ``first_connect`` and ``connect`` events, closing one fires `
 invalidating one fires ``invalidate``. Everything poolwarden needs to know about the
 connection itself (its socket, how to ping it, what an error means) is answered by the
 poolwarden adapter of the DB-API connection the record holds.
+
+``AsyncWardenPool``'s records hold SQLAlchemy's sync-looking adapter around an asyncio
+driver's connection (``AsyncAdapt_asyncmy_connection`` and the like): its questions go to
+the asyncio driver's adapter about the driver's own connection, and what creates, closes
+or invalidates a record runs in a greenlet, as SQLAlchemy's asyncio engines run pool code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import Pool as SAPool
 from sqlalchemy.pool.base import _ConnectionRecord
+from sqlalchemy.util.concurrency import greenlet_spawn
 
-from ..adapters import Adapter, for_connection, for_exception
+from ..adapters import (
+    Adapter,
+    AsyncAdapter,
+    BaseAdapter,
+    async_for_connection,
+    for_connection,
+    for_exception,
+)
 from ._held import unwrapped
 
-__all__ = ["RecordAdapter"]
+__all__ = ["AsyncRecordAdapter", "RecordAdapter"]
 
 
-class RecordAdapter(Adapter):
-    """The adapter a WardenPool's inner pool uses: its "connections" are records."""
+class _RecordQuestions(BaseAdapter):
+    """What needs no I/O, for both kinds: the driver's answer about the connection inside."""
 
     name = "sqlalchemy"
     dialect = "sqlalchemy"
@@ -32,60 +46,90 @@ class RecordAdapter(Adapter):
         self._sa_pool = sa_pool
         self._description = description
         #: The adapter of the DB-API driver, known from the first connection.
-        self._driver: Adapter | None = None
+        self._known: BaseAdapter | None = None
 
     def _new_record(self) -> _ConnectionRecord:
         record = _ConnectionRecord(self._sa_pool)
-        if self._driver is None and record.dbapi_connection is not None:
-            self._driver = for_connection(record.dbapi_connection, lambda: None)
+        if self._known is None and record.dbapi_connection is not None:
+            self._known = self._recognise(self._inner(record.dbapi_connection))
         return record
+
+    def _recognise(self, conn: Any) -> BaseAdapter:
+        raise NotImplementedError
+
+    def _inner(self, dbapi_connection: Any) -> Any:
+        """The connection the driver's adapter speaks about."""
+        return dbapi_connection
+
+    def _conn(self, raw: Any) -> Any:
+        """The driver connection in record ``raw``, or None while the record is empty."""
+        conn = unwrapped(raw.dbapi_connection)
+        return None if conn is None else self._inner(conn)
+
+    def _rules(self) -> BaseAdapter:
+        return self._known or BaseAdapter(None, lambda: None)
+
+    # -- the connection inside -----------------------------------------------------------
+    def fileno(self, raw: Any) -> int | None:
+        conn = self._conn(raw)
+        return None if conn is None else self._rules().fileno(conn)
+
+    def probe_for(self, raw: Any) -> Callable[[], Any] | None:
+        conn = self._conn(raw)
+        return None if conn is None else self._rules().probe_for(conn)
+
+    def is_closed(self, raw: Any) -> bool:
+        conn = self._conn(raw)
+        return conn is None or raw._is_hard_or_soft_invalidated() or self._rules().is_closed(conn)
+
+    def readable_means_dead(self, raw: Any) -> bool:
+        conn = self._conn(raw)
+        return conn is None or self._rules().readable_means_dead(conn)
+
+    def explain_connect_error(self, exc: BaseException) -> str | None:
+        driver = self._known or for_exception(exc)
+        return None if driver is None else driver.explain_connect_error(exc)
+
+    def is_disconnect(self, exc: BaseException, raw: Any = None) -> bool:
+        conn = None if raw is None else self._conn(raw)
+        return self._rules().is_disconnect(exc, conn)
+
+    def is_retryable_connect_error(self, exc: BaseException) -> bool:
+        driver = self._known or for_exception(exc)
+        return driver is not None and driver.is_retryable_connect_error(exc)
+
+    def detach(self, raw: Any) -> None:
+        conn = self._conn(raw)
+        if conn is not None:
+            self._rules().detach(conn)
+
+    def describe(self) -> str:
+        return self._description
+
+
+class RecordAdapter(_RecordQuestions, Adapter):
+    """The adapter a WardenPool's inner pool uses: its "connections" are records."""
+
+    def _recognise(self, conn: Any) -> BaseAdapter:
+        return for_connection(conn, lambda: None)
 
     @property
     def driver(self) -> Adapter:
         """The DB-API driver's adapter (a cautious generic one until the first connect)."""
-        return self._driver or Adapter(None, lambda: None)
-
-    # -- the connection inside -----------------------------------------------------------
-    def fileno(self, raw: Any) -> int | None:
-        conn = unwrapped(raw.dbapi_connection)
-        return None if conn is None else self.driver.fileno(conn)
-
-    def is_closed(self, raw: Any) -> bool:
-        conn = unwrapped(raw.dbapi_connection)
-        return conn is None or raw._is_hard_or_soft_invalidated() or self.driver.is_closed(conn)
+        known = self._known
+        return known if isinstance(known, Adapter) else Adapter(None, lambda: None)
 
     def ping(self, raw: Any) -> None:
-        conn = unwrapped(raw.dbapi_connection)
+        conn = self._conn(raw)
         if conn is not None:  # an empty record reconnects when checked out
             self.driver.ping(conn)
 
     def rollback(self, raw: Any) -> None:
-        self.driver.rollback(unwrapped(raw.dbapi_connection))
-
-    def readable_means_dead(self, raw: Any) -> bool:
-        conn = unwrapped(raw.dbapi_connection)
-        return conn is None or self.driver.readable_means_dead(conn)
+        self.driver.rollback(self._conn(raw))
 
     def server_idle_timeout(self, raw: Any) -> float | None:
-        conn = unwrapped(raw.dbapi_connection)
+        conn = self._conn(raw)
         return None if conn is None else self.driver.server_idle_timeout(conn)
-
-    def explain_connect_error(self, exc: BaseException) -> str | None:
-        driver = self._driver or for_exception(exc)
-        return None if driver is None else driver.explain_connect_error(exc)
-
-    def is_disconnect(self, exc: BaseException, raw: Any = None) -> bool:
-        conn = None if raw is None else unwrapped(raw.dbapi_connection)
-        return self.driver.is_disconnect(exc, conn)
-
-    def is_retryable_connect_error(self, exc: BaseException) -> bool:
-        driver = self._driver or for_exception(exc)
-        return driver is not None and driver.is_retryable_connect_error(exc)
-
-    def detach(self, raw: Any) -> None:
-        conn = unwrapped(raw.dbapi_connection)
-        if conn is not None:
-            self.driver.detach(conn)
 
     # -- the record ----------------------------------------------------------------------
     def close(self, raw: Any) -> None:
@@ -96,5 +140,43 @@ class RecordAdapter(Adapter):
         """Invalidate through SQLAlchemy, which fires the ``invalidate`` event."""
         raw.invalidate(sa_exc.DisconnectionError(reason))
 
-    def describe(self) -> str:
-        return self._description
+
+class AsyncRecordAdapter(_RecordQuestions, AsyncAdapter):
+    """The adapter of an AsyncWardenPool's inner asyncio pool: records of asyncio drivers."""
+
+    def _recognise(self, conn: Any) -> BaseAdapter:
+        return async_for_connection(conn, lambda: None)
+
+    def _inner(self, dbapi_connection: Any) -> Any:
+        # SQLAlchemy's adapter around the asyncio driver's connection.
+        return getattr(dbapi_connection, "driver_connection", dbapi_connection)
+
+    @property
+    def driver(self) -> AsyncAdapter:
+        """The asyncio driver's adapter (a cautious generic one until the first connect)."""
+        known = self._known
+        return known if isinstance(known, AsyncAdapter) else AsyncAdapter(None, lambda: None)
+
+    async def connect(self) -> Any:
+        """A new record, made in a greenlet: the dialect's connect awaits the driver."""
+        return await greenlet_spawn(self._new_record)
+
+    async def ping(self, raw: Any) -> None:
+        conn = self._conn(raw)
+        if conn is not None:
+            await self.driver.ping(conn)
+
+    async def rollback(self, raw: Any) -> None:
+        await self.driver.rollback(self._conn(raw))
+
+    async def server_idle_timeout(self, raw: Any) -> float | None:
+        conn = self._conn(raw)
+        return None if conn is None else await self.driver.server_idle_timeout(conn)
+
+    async def close(self, raw: Any) -> None:
+        """Close through SQLAlchemy (the ``close`` event), in a greenlet."""
+        await greenlet_spawn(raw.close)
+
+    async def discard(self, raw: Any, reason: str) -> None:
+        """Invalidate through SQLAlchemy (the ``invalidate`` event), in a greenlet."""
+        await greenlet_spawn(raw.invalidate, sa_exc.DisconnectionError(reason))

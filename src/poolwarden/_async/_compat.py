@@ -1,0 +1,184 @@
+"""The asyncio half of the primitives the I/O shell is written against (see ``_compat``).
+
+The pool's lock stays a ``threading.Lock`` on both sides: PoolCore's decisions never await,
+so a critical section never spans a suspension point (``tools/async_to_sync.py`` refuses an
+``await`` under it), and a thread lock taken without contention costs less than an
+``asyncio.Lock``. What differs is waiting, which must yield to the event loop, and
+wake-ups, which may come from another thread or from the garbage collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..adapters import AsyncAdapter
+
+__all__ = [
+    "ASYNC",
+    "Event",
+    "Queue",
+    "bounded_ping",
+    "current_name",
+    "new_signal",
+    "resolve",
+    "spawn",
+    "wait_event",
+    "wait_signal",
+]
+
+#: Marks ``if ASYNC:`` blocks, which the generator replaces with their ``else:`` block.
+ASYNC = True
+
+
+class Signal:
+    """A one-shot wake-up for one waiting task; ``release()`` from anywhere."""
+
+    __slots__ = ("_future", "_loop", "_thread")
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._future: asyncio.Future[bool] = self._loop.create_future()
+
+    def release(self) -> None:
+        """Wake the waiter (from the loop's thread at once, else through the loop)."""
+        if threading.get_ident() == self._thread:
+            self._set(True)
+        else:
+            try:
+                self._loop.call_soon_threadsafe(self._set, True)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+
+    def _set(self, value: bool) -> None:
+        if not self._future.done():
+            self._future.set_result(value)
+
+
+def new_signal() -> Signal:
+    """A one-shot wake-up for the current task."""
+    return Signal()
+
+
+async def wait_signal(signal: Signal, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``signal.release()``; False on timeout.
+    A cancellation always propagates, even when the wake-up raced it, and the pool then
+    gives back whatever reached the waiter. (Not ``asyncio.wait_for``: up to Python 3.11
+    it can swallow a cancellation that arrives as the awaited future completes.)"""
+    expire = signal._loop.call_later(timeout, signal._set, False)
+    try:
+        return await signal._future
+    finally:
+        expire.cancel()
+
+
+class Event:
+    """``threading.Event``'s ``set``/``is_set`` for one loop; ``set()`` from any thread."""
+
+    __slots__ = ("_event", "_loop")
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def set(self) -> None:
+        """Set the event, waking its waiters."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._event.set()
+        else:
+            loop.call_soon_threadsafe(self._event.set)
+
+    def is_set(self) -> bool:
+        """True once set."""
+        return self._event.is_set()
+
+
+async def wait_event(event: Event, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``event``; True if it is set."""
+    event._loop = asyncio.get_running_loop()
+    try:
+        await asyncio.wait_for(event._event.wait(), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+#: Strong references to running background tasks (the loop keeps only weak ones).
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def spawn(target: Callable[[], Coroutine[Any, Any, object]], name: str) -> asyncio.Task[Any]:
+    """Run ``target()`` as a task of the running loop; RuntimeError without one."""
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(target(), name=name)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return task
+
+
+def current_name() -> str:
+    """Who is calling, for leak reports: the task's name."""
+    task: asyncio.Task[Any] | None
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop
+        task = None
+    return task.get_name() if task is not None else threading.current_thread().name
+
+
+class Queue:
+    """A wake-up queue for the housekeeper task; ``put`` is safe from any thread and from
+    the garbage collector (it only schedules the put in the loop)."""
+
+    __slots__ = ("_loop", "_queue")
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def put(self, item: object) -> None:
+        """Queue ``item``."""
+        loop = self._loop
+        if loop is None:
+            self._queue.put_nowait(item)
+            return
+        try:
+            loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed: the housekeeper is gone with it
+            pass
+
+    async def get(self, timeout: float) -> object:
+        """The next item, or None after ``timeout`` seconds."""
+        self._loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+
+async def resolve(value: Any) -> Any:
+    """``value``, awaited if it is awaitable (drivers differ in which methods are
+    coroutines)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def bounded_ping(adapter: AsyncAdapter, raw: Any, timeout: float) -> BaseException | None:
+    """Ping ``raw``, cut off after ``timeout`` seconds: None if it answered, else the
+    driver's error. A coroutine can be cancelled, so no watchdog is needed: the cancelled
+    ping leaves the protocol state unknown, and the pool discards a connection whose ping
+    failed."""
+    try:
+        await asyncio.wait_for(adapter.ping(raw), timeout)
+    except asyncio.TimeoutError:
+        return TimeoutError(f"no answer to a ping within {timeout:g} s")
+    except Exception as exc:
+        return exc
+    return None

@@ -1,0 +1,172 @@
+"""Every driver call the pool makes on its own behalf: open, check, reset, close.
+
+The pool's shell decides *when*; this module knows *how*, through the driver adapter, and
+makes sure none of these calls can block for long or leak a password into a message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .._entry import Entry
+from .._url import SECRET_OPTIONS
+from ..adapters import AsyncAdapter, async_for_connection
+from ._compat import ASYNC, bounded_ping, resolve
+from ._proxy import IN_TRANSACTION
+
+__all__ = ["ConnectionIO"]
+
+log = logging.getLogger("poolwarden")
+
+
+class ConnectionIO:
+    """Driver I/O for one pool: the only place that calls the adapter."""
+
+    def __init__(
+        self,
+        adapter: AsyncAdapter,
+        detect_driver: bool,
+        configure: Callable[[Any], Any] | None,
+        reset_mode: str | None,
+        validation_timeout: float,
+        probe: bool = True,
+    ) -> None:
+        self.adapter = adapter
+        #: A callable target: recognise the driver from the first connection it returns.
+        self._detect_driver = detect_driver
+        self._configure = configure
+        self.reset_mode = reset_mode
+        self.validation_timeout = validation_timeout
+        self._probe = probe
+
+    # -- open and close ------------------------------------------------------------------
+    async def open(self) -> tuple[Any, Callable[[], Any] | None]:
+        """Connect and configure; return the connection and its liveness probe."""
+        raw = await self.adapter.connect()
+        if self._detect_driver:
+            self.adapter = async_for_connection(raw, self.adapter._connect)
+            self._detect_driver = False
+        if self._configure is not None:
+            try:
+                if ASYNC:
+                    await resolve(self._configure(raw))  # a coroutine function's result
+                else:
+                    self._configure(raw)
+            except BaseException:
+                await self._close_quietly(raw)
+                raise
+        return raw, self.make_probe(raw)
+
+    def make_probe(self, raw: Any) -> Callable[[], Any] | None:
+        """The adapter's liveness probe for ``raw`` (a zero-timeout poll of its socket
+        where the driver owns the socket), or None when off or impossible."""
+        return self.adapter.probe_for(raw) if self._probe else None
+
+    async def server_idle_timeout(self, raw: Any) -> float | None:
+        """The server's idle timeout for this session, or None if it has none or the
+        query fails (the pool then falls back to its default lifetime)."""
+        try:
+            return await self.adapter.server_idle_timeout(raw)
+        except Exception as exc:
+            log.debug("reading the server's idle timeout failed: %s", self.redact(repr(exc)))
+            try:
+                await self.adapter.rollback(raw)
+            except Exception:
+                pass
+            return None
+
+    async def close(self, entry: Entry) -> None:
+        """Close a connection the pool let go (a broken one through the adapter's
+        ``discard``); errors are only logged."""
+        if entry.broken:
+            try:
+                await self.adapter.discard(entry.raw, "connection found dead or broken")
+            except Exception as exc:
+                log.debug("discarding connection #%d failed: %r", entry.id, exc)
+        else:
+            await self._close_quietly(entry.raw, entry.id)
+
+    async def _close_quietly(self, raw: Any, entry_id: int = 0) -> None:
+        try:
+            await self.adapter.close(raw)
+        except Exception as exc:
+            log.debug("closing connection #%d failed: %r", entry_id, exc)
+
+    # -- liveness ------------------------------------------------------------------------
+    def looks_dead(self, entry: Entry) -> bool:
+        """The socket probe: a zero-timeout poll, about a microsecond, no round trip. An
+        idle connection's socket is readable only when the server closed it (or wrote
+        something unasked, which the adapter then judges)."""
+        probe = entry.probe
+        if probe is None or not probe():
+            return False
+        try:
+            return self.adapter.readable_means_dead(entry.raw)
+        except Exception:
+            return True
+
+    async def ping(self, entry: Entry) -> bool:
+        """One round trip, cut off after ``validation_timeout``; True if it answered."""
+        error = await bounded_ping(self.adapter, entry.raw, self.validation_timeout)
+        if error is not None:
+            text = self.redact(repr(error))
+            log.info("connection #%d did not answer a ping: %s", entry.id, text)
+        return error is None
+
+    # -- reset ---------------------------------------------------------------------------
+    async def reset(
+        self, entry: Entry, activity: int, saved: dict[str, Any] | None
+    ) -> tuple[bool, bool]:
+        """Make a returned connection fit for the next borrower.
+
+        Returns (reusable, worked): whether to keep it, and whether any reset was done.
+        """
+        if entry.broken:
+            return False, False
+        adapter, raw, mode = self.adapter, entry.raw, self.reset_mode
+        worked = False
+        try:
+            if adapter.is_closed(raw):
+                return False, False
+            if mode == "session":
+                if not adapter.can_reset_session():
+                    return False, False  # cannot clear its state: a new connection is the reset
+                await adapter.reset_session(raw)
+                worked = True
+            elif mode == "rollback" and activity == IN_TRANSACTION and adapter.needs_rollback(raw):
+                await adapter.rollback(raw)
+                worked = True
+            for attribute, value in (saved or {}).items():
+                worked = True
+                if attribute == "autocommit":
+                    await adapter.set_autocommit(raw, value)
+                else:
+                    await adapter.set_attribute(raw, attribute, value)
+        except Exception as exc:
+            disconnect = adapter.is_disconnect(exc, raw)
+            log.log(
+                logging.INFO if disconnect else logging.WARNING,
+                "resetting connection #%d failed (%s); closing it",
+                entry.id,
+                self.redact(repr(exc)),
+            )
+            return False, True
+        return True, worked
+
+    # -- messages ------------------------------------------------------------------------
+    def redact(self, text: str) -> str:
+        """``text`` with the connection password, if any, replaced by ``***``."""
+        kwargs = self.adapter.kwargs
+        for key in SECRET_OPTIONS:
+            password = kwargs.get(key)
+            if password:
+                text = text.replace(str(password), "***")
+        return text
+
+    def describe_connect_error(self, exc: BaseException) -> str:
+        """The driver's error, password-free, with the adapter's diagnosis if it has one."""
+        text = self.redact(repr(exc))
+        hint = self.adapter.explain_connect_error(exc)
+        return f"{text} ({hint})" if hint else text

@@ -1,0 +1,638 @@
+"""The pool: a thin I/O shell around :class:`~poolwarden._core.PoolCore`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from types import FrameType
+from typing import Any
+
+from .. import _fork
+from .._activity import UNTOUCHED
+from .._callsite import capture_stack
+from .._clock import Clock, MonotonicClock
+from .._config import (
+    check_count,
+    check_lifetime,
+    check_optional_seconds,
+    check_reset,
+    check_seconds,
+    check_sizes,
+)
+from .._core import PoolCore, Waiter
+from .._entry import Entry
+from .._messages import lost_error, timeout_message
+from .._stats import PoolStats
+from ..adapters import AsyncAdapter, async_for_target
+from ..errors import (
+    ConnectionLost,
+    ConnectionReturned,
+    PoolClosed,
+    PoolError,
+    PoolTimeout,
+    fresh_error,
+)
+from ._background import Background
+from ._compat import ASYNC, Event, current_name, new_signal, wait_signal
+from ._held import HeldVerdict, check_held
+from ._housekeeper import Housekeeper
+from ._io import ConnectionIO
+from ._proxy import AsyncPooledConnection
+
+__all__ = ["AsyncPool"]
+
+log = logging.getLogger("poolwarden")
+
+
+class AsyncPool(Background):
+    """A pool of database connections for asyncio tasks that never hands out a dead one.
+
+    ``target`` is an SQLAlchemy-style URL (``mysql+asyncmy://user:pw@host:3306/db``,
+    ``postgresql+psycopg://…``, ``sqlite:///file.db``; query options go to the driver) or a
+    zero-argument callable returning a new connection.
+
+    Sizing follows SQLAlchemy's QueuePool: the pool starts empty, grows to ``pool_size``
+    connections as needed, then opens up to ``max_overflow`` more, which are closed when
+    returned. A checkout that finds nothing free waits up to ``timeout`` seconds, in
+    first-come first-served order, then raises :class:`~poolwarden.PoolTimeout`.
+
+    Before an idle connection is handed out, a liveness probe (a zero-timeout poll of its
+    socket, about a microsecond) shows whether the server closed it; one idle for
+    ``ping_after_idle`` seconds, or suspect after a disconnect elsewhere, must also answer
+    a ping. Dead ones are replaced without the caller noticing.
+
+    Args:
+        pool_size: connections kept open once opened (>= 0).
+        max_overflow: extra connections allowed under load, closed on return (>= 0).
+        timeout: default seconds a checkout waits (> 0).
+        min_idle: idle connections opened and kept ready in the background.
+        reset: what happens when a connection comes back: ``"rollback"`` (default) ends any
+            transaction that may be open, including a read snapshot; ``"session"`` also
+            clears session state (variables, temporary tables, ``SET SESSION``) with
+            COM_RESET_CONNECTION or ``DISCARD ALL``; ``None`` does nothing.
+        max_lifetime: seconds after which a connection is retired (when idle, or when it
+            comes back). ``"auto"`` (default): 80% of the server's idle timeout for the
+            session (MySQL ``wait_timeout``, PostgreSQL ``idle_session_timeout``), at most
+            an hour; ``None``: no limit. Shortened by up to 10% each, so they do not all
+            expire together.
+        idle_timeout: seconds after which idle connections beyond ``min_idle`` are closed.
+        keepalive: seconds of idleness after which the ``min_idle`` connections are pinged
+            in the background, so the server does not close them in quiet periods;
+            ``"auto"`` (default): half the server's idle timeout; ``None``: never.
+        pre_ping: ping every connection before handing it out (one round trip each).
+        ping_after_idle: ping a connection idle at least this many seconds before handing
+            it out (catches network paths that died silently); ``None``: never.
+        validation_timeout: seconds a ping may take before the connection counts as dead.
+        probe: check each idle connection's socket before handing it out.
+        leak_threshold: seconds after which a connection still checked out is logged, once,
+            with the stack that checked it out (``None``: off).
+        held_check_after: seconds a borrower may leave its connection unused before the
+            next operation first probes it (no round trip). If the server closed it
+            meanwhile, it is replaced in place when no transaction was open, or the
+            operation raises :class:`~poolwarden.ConnectionLost` when one was.
+            ``None``: never check.
+        max_connecting: connect attempts allowed at the same time.
+        connect_args: extra keyword arguments for the driver's ``connect()``.
+        configure: called with each new connection before first use (awaited if a coroutine).
+        adapter: a :class:`poolwarden.adapters.AsyncAdapter` for a driver poolwarden does
+            not know.
+        name: label for logs and ``repr`` (default: the URL without its password).
+        clock: time source, for tests.
+    """
+
+    def __init__(
+        self,
+        target: str | Callable[[], Any],
+        *,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        timeout: float = 30.0,
+        min_idle: int = 0,
+        reset: str | None = "rollback",
+        max_lifetime: float | str | None = "auto",
+        idle_timeout: float | None = None,
+        keepalive: float | str | None = "auto",
+        pre_ping: bool = False,
+        ping_after_idle: float | None = 5.0,
+        validation_timeout: float = 5.0,
+        probe: bool = True,
+        leak_threshold: float | None = None,
+        held_check_after: float | None = 1.0,
+        max_connecting: int = 4,
+        connect_args: Mapping[str, Any] | None = None,
+        configure: Callable[[Any], Any] | None = None,
+        adapter: AsyncAdapter | None = None,
+        name: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        pool_size, max_overflow, min_idle = check_sizes(pool_size, max_overflow, min_idle)
+        self._timeout = check_seconds("timeout", timeout)
+        self._leak_threshold = check_optional_seconds("leak_threshold", leak_threshold)
+        held_after = check_optional_seconds("held_check_after", held_check_after, zero_ok=True)
+        self._held_check_after = float("inf") if held_after is None else held_after
+        #: The server's idle timeout for a session, once read (for ConnectionLost).
+        self._server_idle_timeout: float | None = None
+        self._idle_timeout = check_optional_seconds("idle_timeout", idle_timeout)
+        self._max_lifetime = check_lifetime("max_lifetime", max_lifetime)
+        self._keepalive_setting = check_lifetime("keepalive", keepalive)
+        setting = self._keepalive_setting
+        #: Effective keepalive interval; an automatic one is known after the first connect.
+        self._keepalive: float | None = setting if isinstance(setting, float) else None
+        if not isinstance(pre_ping, bool) or not isinstance(probe, bool):
+            raise ValueError("pre_ping and probe must be True or False")
+        after_idle = check_optional_seconds("ping_after_idle", ping_after_idle)
+        #: A ping is due once idle this long; 0 pings every time, infinity never.
+        self._ping_after_idle = (
+            0.0 if pre_ping else float("inf") if after_idle is None else after_idle
+        )
+        if configure is not None and not callable(configure):
+            raise ValueError(
+                f"configure must be a callable taking a connection, got {configure!r}"
+            )
+        adapter, detect = async_for_target(target, connect_args, adapter)
+        self._io = ConnectionIO(
+            adapter,
+            detect,
+            configure,
+            check_reset(reset),
+            check_seconds("validation_timeout", validation_timeout),
+            probe,
+        )
+        self.name = name or adapter.describe()
+        self._now = (clock or MonotonicClock()).monotonic
+        self._core = PoolCore(
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            min_idle=min_idle,
+            max_connecting=check_count("max_connecting", max_connecting, minimum=1),
+        )
+        if isinstance(self._max_lifetime, float):
+            self._core.set_lifetime(self._max_lifetime)
+        #: The automatic lifetime and keepalive wait for the server's idle timeout.
+        self._lifetime_pending = "auto" in (self._max_lifetime, self._keepalive_setting)
+        self._lock = threading.Lock()
+        self._closing = Event()
+        #: Entries of proxies the garbage collector dropped unreturned, with what they did.
+        self._orphans: deque[tuple[Entry, int, dict[str, Any] | None]] = deque()
+        self._housekeeper: Housekeeper | None = None
+        #: When the housekeeper's next round is due (monotonic seconds).
+        self._housekeeping_due = float("inf")
+        _fork.register(self)
+        if ASYNC:
+            #: Background tasks need the event loop: they start at the first checkout.
+            self._started = False
+        else:
+            self._start_background()
+
+    def _start_background(self) -> None:
+        """Open ``min_idle`` connections (with the housekeeper to keep them). Other timed
+        work waits for the first connection, so that merely creating a pool, say at import
+        time before a server forks its workers, starts no thread."""
+        if self._core.min_idle:
+            self._ensure_housekeeper()
+        with self._lock:
+            opens = self._core.opens_wanted(self._now())
+        self._start_connectors(opens)
+
+    @property
+    def _adapter(self) -> AsyncAdapter:
+        return self._io.adapter
+
+    # -- checkout ------------------------------------------------------------------------
+    if ASYNC:
+
+        def connection(self, timeout: float | None = None) -> _Checkout:
+            """Check out a connection. ``async with pool.connection() as conn:`` gives it
+            back on exit; ``conn = await pool.connection()`` (or :meth:`getconn`) leaves
+            that to :meth:`putconn` or ``await conn.close()``. Waits up to ``timeout``
+            seconds (default: the pool's), then raises :class:`PoolTimeout`.
+            """
+            return _Checkout(self, timeout, sys._getframe(1))
+
+        async def getconn(self, timeout: float | None = None) -> AsyncPooledConnection:
+            """Check out a connection (as psycopg_pool names it); give it back with
+            :meth:`putconn` or ``await conn.close()``."""
+            return AsyncPooledConnection(self, await self._acquire(timeout, sys._getframe(1)))
+
+    else:
+
+        def connection(self, timeout: float | None = None) -> AsyncPooledConnection:
+            """Check out a connection. Use it in a ``with`` block, which gives it back on
+            exit::
+
+                with pool.connection() as conn:
+                    cur = conn.cursor()
+                    cur.execute("SELECT 1")
+
+            or give it back yourself with :meth:`putconn` or its ``close()`` (``getconn``
+            is another name for this method). Waits up to ``timeout`` seconds (default:
+            the pool's), then raises :class:`PoolTimeout`.
+            """
+            return AsyncPooledConnection(self, self._acquire(timeout, sys._getframe(1)))
+
+        #: The explicit form's name (as in psycopg_pool): pair it with :meth:`putconn`.
+        getconn = connection
+
+    async def _acquire(self, timeout: float | None, frame: FrameType) -> Entry:
+        """Check out an entry for the caller at ``frame``: the body of :meth:`connection`,
+        also used by pools that hand out their own proxies (SQLAlchemy's)."""
+        if ASYNC:
+            if not self._started:
+                self._started = True
+                self._start_background()
+        now = self._now()
+        core = self._core
+        with self._lock:
+            if core.closed:
+                raise PoolClosed(f"the pool {self.name} is closed")
+            entry = core.checkout(now)
+        if entry is None:
+            entry = await self._wait(timeout, now, frame)
+        else:
+            entry.site_code = frame.f_code
+            entry.site_lasti = frame.f_lasti
+            # The quick checks; only a connection that fails one costs more.
+            if (
+                now >= entry.expires_at
+                or now - entry.last_used >= self._ping_after_idle
+                or entry.checked_at <= core.suspect_before
+                or (entry.probe is not None and entry.probe())
+            ):
+                entry = await self._revalidate(entry, timeout, now, frame)
+        if core.min_idle or self._leak_threshold is not None:
+            self._after_checkout(entry, now, frame)
+        return entry
+
+    def _after_checkout(self, entry: Entry, now: float, frame: FrameType) -> None:
+        """Leak-detection bookkeeping, and waking the housekeeper when it has work."""
+        core = self._core
+        refill = (
+            core.min_idle > len(core.idle) and not core.connecting and core.total() < core.max_size
+        )
+        if self._leak_threshold is not None:
+            entry.stack = capture_stack(frame)
+            entry.thread_name = current_name()
+            refill = refill or now + self._leak_threshold < self._housekeeping_due
+        if refill:
+            self._wake_housekeeper(now)
+
+    async def _revalidate(
+        self, entry: Entry, timeout: float | None, started: float, frame: FrameType
+    ) -> Entry:
+        """An idle connection failed a quick check (or needs a ping): check it properly,
+        and replace it, as often as needed, until one is fit or the time is up."""
+        deadline = started + (
+            self._timeout if timeout is None else check_seconds("timeout", timeout)
+        )
+        core, io = self._core, self._io
+        while True:
+            now = self._now()
+            try:
+                if now >= entry.expires_at:
+                    verdict = "retire"
+                elif io.looks_dead(entry):  # no probe (probe=False): never "dead" here
+                    verdict = "dead"
+                elif core.needs_ping(entry, now, self._ping_after_idle):
+                    verdict = "ok" if await io.ping(entry) else "dead"
+                    with self._lock:
+                        core.counters.pings += 1
+                        if verdict == "ok":
+                            core.passed_check(entry, now)
+                        else:
+                            core.counters.ping_failures += 1
+                            core.suspect_all(now)
+                else:
+                    verdict = "ok"
+            except BaseException:
+                with self._lock:
+                    core.discard(entry)
+                await io.close(entry)
+                raise
+            if verdict == "ok":
+                return entry
+            entry.broken = verdict == "dead"
+            with self._lock:
+                core.discard(entry, retired=verdict == "retire")
+                core.counters.found_dead += verdict == "dead"
+                replacement = core.checkout(now)
+                if replacement is not None:
+                    replacement.site_code = frame.f_code
+                    replacement.site_lasti = frame.f_lasti
+            await io.close(entry)
+            if replacement is None:
+                return await self._wait(max(deadline - now, 1e-3), started, frame)
+            entry = replacement
+
+    async def _wait(self, timeout: float | None, now: float, frame: FrameType) -> Entry:
+        wait = self._timeout if timeout is None else check_seconds("timeout", timeout)
+        if self._orphans:
+            await self._reclaim_orphans()
+        signal = new_signal()
+        waiter = Waiter(now, signal)
+        with self._lock:
+            core = self._core
+            if core.closed:
+                raise PoolClosed(f"the pool {self.name} is closed")
+            entry = core.checkout(now)
+            if entry is None:
+                core.enqueue(waiter)
+                opens = core.opens_wanted(now)
+        if entry is not None:  # one came back meanwhile: it was just in use, so it is fit
+            entry.site_code = frame.f_code
+            entry.site_lasti = frame.f_lasti
+            return entry
+        self._start_connectors(opens)
+        try:
+            got = await wait_signal(signal, wait)
+        except BaseException:
+            await self._abandon(waiter)
+            raise
+        with self._lock:
+            if not got and not core.give_up(waiter):
+                error = core.last_connect_error
+                if core.last_connect_error_at < now:
+                    error = None
+                raise PoolTimeout(
+                    timeout_message(
+                        self.name, core, self._io.describe_connect_error, wait, error, self._now()
+                    )
+                ) from error
+            entry = waiter.entry
+        if entry is None:
+            raise fresh_error(waiter.error)
+        entry.site_code = frame.f_code
+        entry.site_lasti = frame.f_lasti
+        return entry
+
+    async def _abandon(self, waiter: Waiter) -> None:
+        """The waiting thread was interrupted (or the task cancelled): leave the queue,
+        giving back anything that reached it meanwhile, so no slot is lost."""
+        with self._lock:
+            handed = self._core.give_up(waiter)
+        if handed and waiter.entry is not None:
+            await self._give_back(waiter.entry, UNTOUCHED, None)
+
+    # -- checkin -------------------------------------------------------------------------
+    async def putconn(self, conn: AsyncPooledConnection) -> None:
+        """Give back a connection from :meth:`getconn` (``conn.close()`` does the same)."""
+        try:
+            entry = conn._entry
+        except AttributeError:
+            entry = None
+        if entry is None or conn._pool is not self:
+            raise self._bad_return(conn)
+        conn._entry = None
+        if conn._activity or conn._saved is not None:
+            await self._give_back(entry, conn._activity, conn._saved)
+            if self._orphans:
+                await self._reclaim_orphans()
+        else:
+            await self._release(entry)
+
+    async def _release(self, entry: Entry) -> None:
+        """File an entry that needs no reset: the body of :meth:`putconn` for untouched
+        connections, also used by pools whose own proxies did the reset (SQLAlchemy's)."""
+        if entry.leak_reported or self._orphans:
+            await self._give_back(entry, UNTOUCHED, None)
+            if self._orphans:
+                await self._reclaim_orphans()
+            return
+        # Unremarkable: nothing to decide beyond where it goes.
+        now = self._now()
+        with self._lock:
+            core = self._core
+            if entry.generation != core.generation:
+                return  # inherited from the parent process: never touch it
+            waiter, close = core.checkin(entry, now, True)
+        if waiter is not None:
+            waiter.signal.release()
+        elif close is not None:
+            await self._close_and_refill(close)
+        elif entry.expires_at < self._housekeeping_due:
+            self._wake_housekeeper(now)  # the housekeeper's plan missed this retirement
+
+    def _bad_return(self, conn: Any) -> Exception:
+        if not isinstance(conn, AsyncPooledConnection):
+            return PoolError(
+                f"putconn() takes a connection checked out of this pool, got {conn!r}"
+            )
+        if conn._pool is not self:
+            return PoolError(f"putconn(): {conn!r} belongs to another pool, not {self!r}")
+        return ConnectionReturned("this connection was already returned to the pool")
+
+    async def _give_back(
+        self,
+        entry: Entry,
+        activity: int,
+        saved: dict[str, Any] | None,
+    ) -> None:
+        reusable, worked, interrupted = True, False, None
+        if activity != UNTOUCHED or saved is not None:
+            try:
+                reusable, worked = await self._io.reset(entry, activity, saved)
+            except BaseException as exc:  # interrupted mid-reset: its state is unknown
+                reusable, worked, interrupted = False, True, exc
+        now = self._now()
+        with self._lock:
+            core = self._core
+            if entry.generation == core.generation:  # else the parent's: never touch it
+                if worked:
+                    core.counters.resets += 1
+                    core.counters.reset_failures += not reusable
+                waiter, close = core.checkin(entry, now, reusable)
+            else:
+                waiter, close = None, None
+        await self._settle(waiter, close)
+        if entry.leak_reported:
+            log.info(
+                "connection #%d reported as possibly leaked was returned after %.1f s",
+                entry.id,
+                now - entry.checkout_at,
+            )
+        if interrupted is not None:
+            raise interrupted
+
+    # -- connections held by borrowers ---------------------------------------------------
+    async def _held_verdict(self, entry: Entry, used: bool) -> HeldVerdict | None:
+        """Is the connection a borrower kept unused dead? (See ``_held.check_held``.)"""
+        io = self._io
+        return await check_held(io.adapter, entry.raw, entry.probe, used, io.validation_timeout)
+
+    def _held_lost(
+        self, entry: Entry, idle: float, open_transaction: bool, session_changed: bool
+    ) -> ConnectionLost:
+        """A held connection died with a transaction open, or with session state a new
+        connection would lack: it is closed when it comes back, older idle ones become
+        suspect, and the borrower gets this error."""
+        entry.broken = True
+        with self._lock:
+            self._core.lost_held(self._now())
+        log.warning(
+            "connection #%d, checked out at %s, was lost after %.1f s unused, with %s",
+            entry.id,
+            entry.site(),
+            idle,
+            "a transaction open" if open_transaction else "its session state changed",
+        )
+        return lost_error(
+            self._adapter, idle, self._server_idle_timeout, open_transaction, session_changed
+        )
+
+    async def _replace_held(self, entry: Entry) -> Any:
+        """Put a new connection into the dead one's place, in the borrower's hands: the
+        same slot, so no other borrower waits for it. Returns the new driver connection;
+        if connecting fails, the error propagates and the entry is closed on return."""
+        entry.broken = True
+        raw, probe = await self._io.open()
+        now = self._now()
+        with self._lock:
+            dead, entry.raw, entry.probe, entry.broken = entry.raw, raw, probe, False
+            self._core.replaced_held(entry, now)
+        log.info("connection #%d died while held unused and was replaced", entry.id)
+        try:  # last: an interruption here leaves the books right, only a socket to collect
+            await self._io.adapter.discard(dead, "held connection found dead")
+        except Exception as exc:
+            log.debug("discarding connection #%d failed: %r", entry.id, exc)
+        return raw
+
+    def _suspect_others(self) -> None:
+        """A borrower's operation hit a disconnect: ping every idle connection checked
+        before now before it is handed out (instead of reconnecting them all at once)."""
+        with self._lock:
+            self._core.suspect_all(self._now())
+
+    # -- management ----------------------------------------------------------------------
+    async def resize(
+        self,
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
+        min_idle: int | None = None,
+    ) -> None:
+        """Change the limits while the pool is in use. Surplus idle connections close now;
+        surplus borrowed ones close when they come back; waiters get new room at once."""
+        core = self._core
+        size, overflow, idle = check_sizes(
+            core.pool_size if pool_size is None else pool_size,
+            core.max_overflow if max_overflow is None else max_overflow,
+            core.min_idle if min_idle is None else min_idle,
+        )
+        with self._lock:
+            surplus = core.resize(size, overflow, idle)
+            opens = core.opens_wanted(self._now())
+        for entry in surplus:
+            await self._io.close(entry)
+        self._start_connectors(opens)
+        self._ensure_housekeeper()
+
+    def _renewed(self, entry: Entry) -> None:
+        """``entry``'s holder replaced the connection inside it (SQLAlchemy reconnects an
+        invalidated record in place): probe the new socket, restart its lifetime."""
+        now = self._now()
+        entry.probe = self._io.make_probe(entry.raw)
+        with self._lock:
+            entry.created_at = entry.checked_at = entry.last_used = now
+            self._core._set_expiry(entry)
+
+    async def _close_idle(self) -> None:
+        """Close every idle connection now; the pool stays open (SQLAlchemy's dispose)."""
+        with self._lock:
+            core = self._core
+            idle, core.idle = core.idle, []
+            core.counters.closes += len(idle)
+        for entry in idle:
+            await self._io.close(entry)
+
+    def stats(self) -> PoolStats:
+        """A snapshot of sizes, counters and wait/hold time percentiles."""
+        with self._lock:
+            return self._core.snapshot()
+
+    async def close(self) -> None:
+        """Close the pool: idle connections now, borrowed ones when they come back; threads
+        waiting for a connection get :class:`PoolClosed`. Closing twice is harmless."""
+        with self._lock:
+            if self._core.closed:
+                return
+            idle, waiters = self._core.close()
+        self._closing.set()
+        for waiter in waiters:
+            waiter.error = PoolClosed(f"the pool {self.name} was closed while waiting")
+            waiter.signal.release()
+        for entry in idle:
+            await self._io.close(entry)
+        if self._housekeeper is not None:
+            self._housekeeper.stop()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._core.closed
+
+    async def __aenter__(self) -> AsyncPool:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        core = self._core
+        state = (
+            "closed"
+            if core.closed
+            else f"idle={len(core.idle)} in_use={len(core.in_use)} waiting={len(core.waiters)}"
+        )
+        size = f"{core.pool_size}+{core.max_overflow}"
+        return f"<{type(self).__name__} {self.name} size={size} {state}>"
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's connections without touching them at the
+        server, and start afresh with new locks and threads."""
+        self._lock = threading.Lock()
+        self._closing = Event()
+        self._orphans.clear()
+        self._housekeeper = None
+        for entry in self._core.forget_all():
+            self._io.adapter.detach(entry.raw)
+        if self._core.closed:
+            self._closing.set()
+            return
+        if ASYNC:
+            self._started = False  # the parent's event loop is not the child's
+        else:
+            self._start_background()
+
+
+if ASYNC:
+
+    class _Checkout:
+        """What ``AsyncPool.connection()`` returns: await it, or use it in ``async with``."""
+
+        __slots__ = ("_conn", "_frame", "_pool", "_timeout")
+
+        def __init__(self, pool: AsyncPool, timeout: float | None, frame: FrameType) -> None:
+            self._pool, self._timeout = pool, timeout
+            self._frame: FrameType | None = frame
+            self._conn: AsyncPooledConnection | None = None
+
+        async def _get(self) -> AsyncPooledConnection:
+            frame, self._frame = self._frame, None  # no cycle through the caller's frame
+            if frame is None:
+                raise PoolError("pool.connection() gives one connection: await it only once")
+            entry = await self._pool._acquire(self._timeout, frame)
+            return AsyncPooledConnection(self._pool, entry)
+
+        def __await__(self) -> Any:
+            return self._get().__await__()
+
+        async def __aenter__(self) -> AsyncPooledConnection:
+            self._conn = await self._get()
+            return self._conn
+
+        async def __aexit__(self, *exc_info: Any) -> None:
+            conn = self._conn
+            self._conn = None
+            if conn is not None and conn._entry is not None:
+                await self._pool.putconn(conn)

@@ -1,0 +1,452 @@
+"""The asyncio pool on the fake driver: the API, fair hand-off between tasks, timeouts,
+cancellation, liveness, held connections, leaks, outages and closing."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from poolwarden import (
+    AsyncPool,
+    AsyncPooledConnection,
+    ConnectionLost,
+    ConnectionReturned,
+    PoolClosed,
+    PoolError,
+    PoolTimeout,
+)
+from tests.clock import FakeClock
+from tests.fakedb import ACCESS_DENIED, FakeServer, OperationalError
+from tests.fakedb_async import AsyncFakeAdapter, AsyncFakeServer
+
+pytestmark = pytest.mark.anyio
+
+MakePool = Callable[..., AsyncPool]
+
+
+@pytest.fixture
+def aserver(server: FakeServer) -> AsyncFakeServer:
+    return AsyncFakeServer(server)
+
+
+@pytest.fixture
+async def make_apool(aserver: AsyncFakeServer) -> AsyncIterator[MakePool]:
+    pools: list[AsyncPool] = []
+
+    def make(**kwargs: Any) -> AsyncPool:
+        kwargs.setdefault("adapter", AsyncFakeAdapter(aserver))
+        pool = AsyncPool(aserver.connect, **kwargs)
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        await pool.close()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.002)
+
+
+async def test_async_with_cursor_and_reuse(make_apool: MakePool, server: FakeServer) -> None:
+    pool = make_apool(pool_size=3)
+    assert server.connections == []
+    async with pool.connection() as conn:
+        assert isinstance(conn, AsyncPooledConnection)
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT 1")
+            assert await cur.fetchall() == [(1,)]
+        await conn.commit()
+    async with pool.connection() as again:
+        assert again.raw.sync is server.connections[0]
+    stats = pool.stats()
+    assert (stats.connects, stats.checkouts, stats.checkins, stats.idle) == (1, 2, 2, 1)
+
+
+async def test_await_forms_and_explicit_return(make_apool: MakePool) -> None:
+    pool = make_apool(pool_size=2)
+    a = await pool.connection()
+    b = await pool.getconn()
+    cur = await a.cursor()  # aiomysql's spelling works too
+    await cur.execute("SELECT 1")
+    assert [row async for row in cur] == [(1,)]
+    assert pool.stats().in_use == 2
+    await pool.putconn(a)
+    await b.close()
+    assert pool.stats().idle == 2 and pool.stats().in_use == 0
+    with pytest.raises(ConnectionReturned):
+        await a.commit()
+    with pytest.raises(ConnectionReturned):
+        await pool.putconn(a)
+    with pytest.raises(PoolError, match="takes a connection checked out of this pool"):
+        await pool.putconn(object())  # type: ignore[arg-type]
+
+
+async def test_created_outside_a_loop_starts_its_work_at_first_use(
+    aserver: AsyncFakeServer, server: FakeServer
+) -> None:
+    pool = await asyncio.to_thread(
+        lambda: AsyncPool(aserver.connect, adapter=AsyncFakeAdapter(aserver), min_idle=2)
+    )
+    assert server.connections == []  # no loop there: nothing started
+    async with pool.connection():
+        pass
+    await until(lambda: pool.stats().idle >= 2)  # min_idle kept beside the one just used
+    await pool.close()
+
+
+async def test_rollback_on_return_only_when_needed(
+    make_apool: MakePool, server: FakeServer
+) -> None:
+    pool = make_apool(pool_size=1)
+    async with pool.connection():
+        pass
+    async with pool.connection() as conn:
+        await conn.cursor().execute("UPDATE t SET x = 1")
+    assert server.connections[0].rollbacks == 1
+    async with pool.connection() as conn:
+        await conn.cursor().execute("UPDATE t SET x = 1")
+        await conn.commit()
+    assert server.connections[0].rollbacks == 1  # committed: nothing to roll back
+
+
+async def test_session_reset_and_restored_settings(
+    make_apool: MakePool, server: FakeServer
+) -> None:
+    pool = make_apool(pool_size=1, reset="session")
+    async with pool.connection() as conn:
+        await conn.cursor().execute("SET @a = 1")
+        await conn.set_isolation_level("SERIALIZABLE")
+        await conn.set_autocommit(True)
+        assert server.connections[0].isolation_level == "SERIALIZABLE"
+        with pytest.raises(AttributeError, match="set_isolation_level"):
+            conn.isolation_level = "READ COMMITTED"
+    raw = server.connections[0]
+    assert raw.resets == 1 and raw.session == {}
+    assert raw.isolation_level == "READ COMMITTED" and raw.autocommit is False
+
+
+async def test_configure_may_be_a_coroutine(aserver: AsyncFakeServer, server: FakeServer) -> None:
+    configured: list[Any] = []
+
+    async def configure(raw: Any) -> None:
+        await asyncio.sleep(0)
+        configured.append(raw)
+
+    async with (
+        AsyncPool(aserver.connect, adapter=AsyncFakeAdapter(aserver), configure=configure) as pool,
+        pool.connection() as conn,
+    ):
+        assert configured == [conn.raw]
+
+
+async def test_disconnect_during_query_discards(make_apool: MakePool, server: FakeServer) -> None:
+    pool = make_apool(pool_size=1)
+    server.fail("execute", OperationalError(2013, "Lost connection"))
+    with pytest.raises(OperationalError):
+        async with pool.connection() as conn:
+            await conn.cursor().execute("SELECT 1")
+    assert not server.connections[0].open and pool.stats().discards == 1
+
+
+async def test_fifo_hand_off_between_tasks(make_apool: MakePool) -> None:
+    pool = make_apool(pool_size=1, max_overflow=0)
+    holder = await pool.getconn()
+    order: list[int] = []
+
+    async def wait(i: int) -> None:
+        async with pool.connection(timeout=5):
+            order.append(i)
+            await asyncio.sleep(0)
+
+    tasks = []
+    for i in range(5):
+        tasks.append(asyncio.create_task(wait(i)))
+        await until(lambda: pool.stats().waiting == len(tasks))
+    await holder.close()
+    newcomer = asyncio.create_task(wait(99))  # may not barge past the queue
+    await asyncio.gather(*tasks, newcomer)
+    assert order == [0, 1, 2, 3, 4, 99]
+    assert pool.stats().peak_waiting >= 5
+
+
+async def test_timeout_names_limits_and_holder(make_apool: MakePool) -> None:
+    pool = make_apool(pool_size=1, max_overflow=1)
+    held = [await pool.getconn(), await pool.getconn()]  # the holders' call site
+    line = test_timeout_names_limits_and_holder.__code__.co_firstlineno + 2
+    with pytest.raises(PoolTimeout) as info:
+        await pool.getconn(timeout=0.1)
+    text = str(info.value)
+    assert "2 of 2 connections in use (pool_size=1, max_overflow=1)" in text
+    assert f"test_async_pool.py:{line}:test_timeout_names_limits_and_holder" in text
+    assert pool.stats().timeouts == 1 and pool.stats().waiting == 0
+    for conn in held:
+        await conn.close()
+
+
+async def test_cancelled_waiter_loses_nothing(make_apool: MakePool) -> None:
+    pool = make_apool(pool_size=1, max_overflow=0)
+    holder = await pool.getconn()
+    waiter = asyncio.create_task(pool.getconn(timeout=10))
+    await until(lambda: pool.stats().waiting == 1)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert pool.stats().waiting == 0
+    await holder.close()
+    async with pool.connection(timeout=1):
+        assert pool.stats().in_use == 1
+    stats = pool.stats()
+    assert (stats.idle, stats.in_use, stats.checkouts, stats.checkins) == (1, 0, 2, 2)
+
+
+async def test_cancelled_as_the_connection_arrives_gives_it_back(make_apool: MakePool) -> None:
+    """The hand-off and the cancellation race: the connection reached the waiter, whose
+    task is cancelled before it runs again. It must go back, not vanish."""
+    pool = make_apool(pool_size=1, max_overflow=0)
+    holder = await pool.getconn()
+    waiter = asyncio.create_task(pool.getconn(timeout=10))
+    await until(lambda: pool.stats().waiting == 1)
+    await holder.close()  # handed to the waiter, which has not run yet...
+    waiter.cancel()  # ... and is cancelled before it does
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    stats = pool.stats()
+    assert (stats.idle, stats.in_use, stats.waiting) == (1, 0, 0)
+
+
+async def test_cancelled_mid_query_discards_the_connection(
+    make_apool: MakePool, server: FakeServer
+) -> None:
+    pool = make_apool(pool_size=1, max_overflow=0)
+    started = asyncio.Event()
+
+    async def slow_query() -> None:
+        async with pool.connection() as conn:
+            cur = conn.cursor()
+            started.set()
+            await cur.execute("SLOW")
+
+    task = asyncio.create_task(slow_query())
+    await started.wait()
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The protocol state is unknown after an interrupted query: closed, never reused.
+    assert not server.connections[0].open
+    stats = pool.stats()
+    assert (stats.in_use, stats.idle, stats.discards) == (0, 0, 1)
+    async with pool.connection(timeout=1) as conn:
+        assert conn.raw.sync is server.connections[1]
+
+
+async def test_cancelled_between_queries_keeps_the_connection(
+    make_apool: MakePool, server: FakeServer
+) -> None:
+    pool = make_apool(pool_size=1, max_overflow=0)
+    started = asyncio.Event()
+
+    async def handler() -> None:
+        async with pool.connection() as conn:
+            await conn.cursor().execute("UPDATE t SET x = 1")
+            started.set()
+            await asyncio.sleep(60)  # an upstream call, say: no query in flight
+
+    task = asyncio.create_task(handler())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    raw = server.connections[0]
+    assert raw.open and raw.rollbacks == 1  # its transaction ended, the connection kept
+    assert pool.stats().idle == 1
+
+
+async def test_timeout_via_wait_for_loses_nothing(make_apool: MakePool) -> None:
+    pool = make_apool(pool_size=1, max_overflow=0)
+    holder = await pool.getconn()
+    for _ in range(3):
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(pool.getconn(timeout=10), 0.02)
+    await holder.close()
+    stats = pool.stats()
+    assert (stats.idle, stats.in_use, stats.waiting) == (1, 0, 0)
+
+
+async def test_probe_replaces_a_connection_the_server_closed(
+    make_apool: MakePool, server: FakeServer
+) -> None:
+    pool = make_apool(pool_size=2)
+    async with pool.connection():
+        pass
+    server.connections[0].server_closes()
+    async with pool.connection() as conn:
+        assert conn.raw.sync is server.connections[1]
+        await conn.cursor().execute("SELECT 1")
+    assert pool.stats().found_dead == 1
+
+
+async def test_silent_death_found_by_a_bounded_ping(
+    make_apool: MakePool, server: FakeServer
+) -> None:
+    clock = FakeClock()
+    pool = make_apool(pool_size=1, ping_after_idle=5.0, validation_timeout=0.1, clock=clock)
+    async with pool.connection():
+        pass
+    server.connections[0].dies_silently()
+    clock.advance(6.0)
+    started = time.monotonic()
+    async with pool.connection() as conn:
+        assert conn.raw.sync is server.connections[1]
+    assert time.monotonic() - started < 5.0  # the ping was cut off, not waited out
+    stats = pool.stats()
+    assert stats.pings == 1 and stats.ping_failures == 1
+
+
+async def test_server_down_waits_then_recovers(make_apool: MakePool, server: FakeServer) -> None:
+    pool = make_apool(pool_size=1)
+    server.down()
+    checkout = asyncio.create_task(pool.getconn(timeout=5))
+    await until(lambda: pool.stats().connect_failures >= 2)
+    server.up()
+    conn = await checkout
+    await conn.close()
+    with pytest.raises(PoolTimeout) as info:
+        server.down()
+        server.connections[-1].server_closes()
+        await pool.getconn(timeout=0.3)
+    assert isinstance(info.value.__cause__, OperationalError)
+
+
+async def test_permanent_connect_error_raised_at_once(
+    make_apool: MakePool, server: FakeServer
+) -> None:
+    pool = make_apool(pool_size=1)
+    server.fail("connect", OperationalError(ACCESS_DENIED, "Access denied"))
+    started = time.monotonic()
+    with pytest.raises(OperationalError, match="Access denied"):
+        await pool.getconn(timeout=10)
+    assert time.monotonic() - started < 5
+
+
+async def test_held_connection_dead_without_transaction_is_replaced(
+    make_apool: MakePool, server: FakeServer
+) -> None:
+    clock = FakeClock()
+    pool = make_apool(pool_size=1, held_check_after=1.0, clock=clock)
+    async with pool.connection() as conn:
+        cur = conn.cursor()
+        await cur.execute("SELECT 1")
+        await conn.commit()
+        server.connections[0].server_closes()
+        clock.advance(2.0)
+        await cur.execute("SELECT 1")  # on a new cursor of a new connection
+        assert await cur.fetchall() == [(1,)]
+        assert conn.raw.sync is server.connections[1]
+    assert pool.stats().held_replaced == 1
+
+
+async def test_held_connection_dead_in_a_transaction_raises_until_rollback(
+    make_apool: MakePool, server: FakeServer
+) -> None:
+    clock = FakeClock()
+    pool = make_apool(pool_size=1, held_check_after=1.0, clock=clock)
+    async with pool.connection() as conn:
+        cur = conn.cursor()
+        await cur.execute("UPDATE t SET x = 1")
+        server.connections[0].server_closes()
+        clock.advance(2.0)
+        with pytest.raises(ConnectionLost, match="uncommitted work"):
+            await cur.execute("UPDATE t SET x = 2")
+        with pytest.raises(ConnectionLost):
+            await conn.commit()
+        await conn.rollback()  # a new connection: go on
+        await cur.execute("UPDATE t SET x = 2")
+        await conn.commit()
+    assert pool.stats().held_lost == 1
+
+
+async def test_leak_reported_with_the_task_and_line(
+    make_apool: MakePool, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = make_apool(pool_size=1, leak_threshold=0.05)
+
+    async def handler() -> AsyncPooledConnection:
+        return await pool.getconn()  # leaked here
+
+    with caplog.at_level(logging.WARNING, logger="poolwarden"):
+        conn = await asyncio.create_task(handler(), name="request-42")
+        await until(lambda: "checked out for" in caplog.text)
+    assert "request-42" in caplog.text and "in handler" in caplog.text
+    assert pool.stats().leaks == 1
+    await conn.close()
+
+
+async def test_dropped_connection_is_reclaimed(
+    make_apool: MakePool, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = make_apool(pool_size=1, max_overflow=0, max_lifetime=60.0)
+
+    async def forget() -> None:
+        await pool.getconn()  # never returned
+
+    with caplog.at_level(logging.WARNING, logger="poolwarden"):
+        await forget()
+        gc.collect()
+        async with pool.connection(timeout=2):  # waits; the reclaim frees the slot
+            pass
+    assert "garbage-collected without being returned" in caplog.text
+    assert pool.stats().reclaimed == 1
+
+
+async def test_close_wakes_waiters(make_apool: MakePool, server: FakeServer) -> None:
+    pool = make_apool(pool_size=1, max_overflow=0)
+    borrowed = await pool.getconn()
+    waiter = asyncio.create_task(pool.getconn(timeout=10))
+    await until(lambda: pool.stats().waiting == 1)
+    await pool.close()
+    with pytest.raises(PoolClosed):
+        await waiter
+    raw = borrowed.raw
+    assert raw.open
+    await borrowed.close()
+    assert not raw.open
+    with pytest.raises(PoolClosed):
+        await pool.getconn()
+
+
+async def test_resize_gives_waiters_room(make_apool: MakePool, server: FakeServer) -> None:
+    pool = make_apool(pool_size=1, max_overflow=0)
+    held = await pool.getconn()
+    waiter = asyncio.create_task(pool.getconn(timeout=5))
+    await until(lambda: pool.stats().waiting == 1)
+    await pool.resize(pool_size=2)
+    extra = await waiter
+    await extra.close()
+    await held.close()
+    await pool.resize(pool_size=1)
+    assert pool.stats().idle == 1 and len(server.open_connections) == 1
+
+
+async def test_repr_and_url_errors(make_apool: MakePool) -> None:
+    pool = make_apool(pool_size=2)
+    assert "AsyncPool" in repr(pool) and "idle=0" in repr(pool)
+    with pytest.raises(ValueError, match=r"mysql\+pymysql is a sync driver.*poolwarden.Pool"):
+        AsyncPool("mysql+pymysql://u:secret@127.0.0.1/db")
+    with pytest.raises(ValueError, match="no asyncio driver for sqlite"):
+        AsyncPool("sqlite:///x.db")
+    with pytest.raises(ValueError, match=r"asyncmy is an asyncio driver.*AsyncPool"):
+        from poolwarden import Pool
+
+        Pool("mysql+asyncmy://u:secret@127.0.0.1/db")
