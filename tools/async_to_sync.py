@@ -61,6 +61,13 @@ _WORDS = re.compile(r"\b(" + "|".join(map(re.escape, NAMES)) + r")\b")
 _TEXT_RULES = [(re.compile(r"\basync (def|with|for)\b"), r"\1"), (re.compile(r"\bawait "), "")]
 
 
+#: Tokens holding text: strings, comments, and the literal parts of f-strings (Python 3.12
+#: tokenizes those apart from the names inside their braces).
+_TEXT_TOKENS = {tokenize.STRING, tokenize.COMMENT} | (
+    {tokenize.FSTRING_MIDDLE} if hasattr(tokenize, "FSTRING_MIDDLE") else set()
+)
+
+
 def _text(s: str) -> str:
     """Renames inside a string or comment: whole words only, then the phrases."""
     for pattern, repl in _TEXT_RULES:
@@ -129,9 +136,10 @@ def unasync_source(source: str) -> str:
             edits.append((row, col, nxt.start[1], ""))
         elif tok.type == tokenize.NAME and tok.string in NAMES:
             edits.append((row, col, ecol, NAMES[tok.string]))
-        elif tok.type in (tokenize.STRING, tokenize.COMMENT) and row == erow:
-            new = _text(tok.string)
-            if new != tok.string:
+        elif tok.type in _TEXT_TOKENS and row == erow:
+            source = lines[row - 1][col:ecol]  # an f-string part may differ ("{{" read "{")
+            new = _text(source)
+            if new != source:
                 edits.append((row, col, ecol, new))
         elif tok.type == tokenize.STRING:  # multi-line (docstrings): line by line
             for r in range(row, erow + 1):

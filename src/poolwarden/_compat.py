@@ -61,8 +61,8 @@ def spawn(target: Callable[[], object], name: str) -> threading.Thread:
 
 
 def current_name() -> str:
-    """Who is calling, for leak reports: the thread's name."""
-    return threading.current_thread().name
+    """Who is calling, for leak reports: the thread, by name."""
+    return f"thread {threading.current_thread().name!r}"
 
 
 class Queue:

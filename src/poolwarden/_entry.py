@@ -70,6 +70,7 @@ class Entry:
         self.site_lasti = 0
         #: Frames (code, line) of the checkout, kept only when leak detection is on.
         self.stack: list[tuple[CodeType, int]] | None = None
+        #: Who checked it out, as reports name it ("thread 'worker-3'", "task 'Task-7'").
         self.thread_name = ""
 
     def site(self) -> str:

@@ -36,7 +36,7 @@ def timeout_message(
     oldest = core.oldest_holder()
     if oldest is not None:
         held = now - oldest.checkout_at
-        who = f" by thread {oldest.thread_name!r}" if oldest.thread_name else ""
+        who = f" by {oldest.thread_name}" if oldest.thread_name else ""
         text += (
             f". The longest-held connection (#{oldest.id}) has been checked out for "
             f"{held:.1f} s, at {oldest.site()}{who}. Connections that are never given "

@@ -377,19 +377,24 @@ class Pool(Background):
             if self._orphans:
                 self._reclaim_orphans()
             return
-        # Unremarkable: nothing to decide beyond where it goes.
+        close = self._file_untouched(entry)
+        if close is not None:
+            self._close_and_refill(close)
+
+    def _file_untouched(self, entry: Entry) -> Entry | None:
+        """The books of an unremarkable return, without I/O: the waiter it goes to is
+        woken; the entry is returned if it must be closed instead."""
         now = self._now()
         with self._lock:
             core = self._core
             if entry.generation != core.generation:
-                return  # inherited from the parent process: never touch it
+                return None  # inherited from the parent process: never touch it
             waiter, close = core.checkin(entry, now, True)
         if waiter is not None:
             waiter.signal.release()
-        elif close is not None:
-            self._close_and_refill(close)
-        elif entry.expires_at < self._housekeeping_due:
+        elif close is None and entry.expires_at < self._housekeeping_due:
             self._wake_housekeeper(now)  # the housekeeper's plan missed this retirement
+        return close
 
     def _bad_return(self, conn: Any) -> Exception:
         if not isinstance(conn, PooledConnection):

@@ -223,7 +223,7 @@ class Background:
             now - entry.checkout_at,
             self._leak_threshold,
             entry.site(),
-            f" by thread {entry.thread_name!r}" if entry.thread_name else "",
+            f" by {entry.thread_name}" if entry.thread_name else "",
             format_stack(entry.stack),
         )
 
@@ -253,7 +253,7 @@ class Background:
                 entry.id,
                 self.name,
                 entry.site(),
-                f" by thread {entry.thread_name!r}" if entry.thread_name else "",
+                f" by {entry.thread_name}" if entry.thread_name else "",
                 format_stack(entry.stack),
             )
             await self._give_back(entry, activity, saved)

@@ -123,13 +123,15 @@ def spawn(target: Callable[[], Coroutine[Any, Any, object]], name: str) -> async
 
 
 def current_name() -> str:
-    """Who is calling, for leak reports: the task's name."""
+    """Who is calling, for leak reports: the task, by name."""
     task: asyncio.Task[Any] | None
     try:
         task = asyncio.current_task()
     except RuntimeError:  # no running loop
         task = None
-    return task.get_name() if task is not None else threading.current_thread().name
+    if task is None:
+        return f"thread {threading.current_thread().name!r}"
+    return f"task {task.get_name()!r}"
 
 
 class Queue:

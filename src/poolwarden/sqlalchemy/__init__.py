@@ -1,4 +1,5 @@
-"""poolwarden for SQLAlchemy: ``WardenPool`` and a ``create_engine`` that uses it.
+"""poolwarden for SQLAlchemy: ``WardenPool`` and a ``create_engine`` that uses it;
+``AsyncWardenPool`` and ``create_async_engine`` for asyncio engines.
 
     from poolwarden.sqlalchemy import create_engine
     engine = create_engine("mysql+pymysql://app:secret@db/shop", pool_size=10)
@@ -6,18 +7,35 @@
 or, keeping SQLAlchemy's own ``create_engine``::
 
     engine = sqlalchemy.create_engine(url, poolclass=WardenPool, pool_size=10)
+
+and for asyncio::
+
+    from poolwarden.sqlalchemy import create_async_engine
+    engine = create_async_engine("mysql+asyncmy://app:secret@db/shop", pool_size=10)
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
 
 from ._held import driver_connection
 from ._pool import WardenPool, WardenTimeout
 
-__all__ = ["WardenPool", "WardenTimeout", "create_engine", "driver_connection"]
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from ._async_pool import AsyncWardenPool
+
+__all__ = [
+    "AsyncWardenPool",
+    "WardenPool",
+    "WardenTimeout",
+    "create_async_engine",
+    "create_engine",
+    "driver_connection",
+]
 
 
 def create_engine(url: Any, **kwargs: Any) -> sqlalchemy.Engine:
@@ -30,3 +48,25 @@ def create_engine(url: Any, **kwargs: Any) -> sqlalchemy.Engine:
     """
     kwargs.setdefault("poolclass", WardenPool)
     return sqlalchemy.create_engine(url, **kwargs)
+
+
+def create_async_engine(url: Any, **kwargs: Any) -> AsyncEngine:
+    """:func:`sqlalchemy.ext.asyncio.create_async_engine` with ``poolclass=AsyncWardenPool``;
+    nothing else changes (``pool_pre_ping`` and ``pool_recycle`` are not needed here
+    either: see :func:`create_engine`). Needs SQLAlchemy's asyncio extra (greenlet)."""
+    from sqlalchemy.ext.asyncio import create_async_engine as sqlalchemy_create_async_engine
+
+    from ._async_pool import AsyncWardenPool
+
+    kwargs.setdefault("poolclass", AsyncWardenPool)
+    return sqlalchemy_create_async_engine(url, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncWardenPool needs greenlet, which only SQLAlchemy's asyncio extra installs:
+    # imported when asked for, so WardenPool works without it.
+    if name == "AsyncWardenPool":
+        from ._async_pool import AsyncWardenPool
+
+        return AsyncWardenPool
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

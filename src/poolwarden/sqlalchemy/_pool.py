@@ -191,6 +191,8 @@ class WardenPool(QueuePool):
         )
 
     _records: RecordAdapter
+    #: Whether connections in a borrower's hands are checked after a pause.
+    _checks_held = True
 
     def _inner_pool(self, creator: Any, label: str, **kwargs: Any) -> Pool:
         """The poolwarden pool deciding who gets which record."""
@@ -225,9 +227,11 @@ class WardenPool(QueuePool):
                 raise
             self._warden._renewed(entry)
         record._poolwarden_entry = entry  # type: ignore[attr-defined]
-        if type(
-            record.dbapi_connection
-        ) is not HeldConnection and self._warden._held_check_after != float("inf"):
+        if (
+            self._checks_held
+            and type(record.dbapi_connection) is not HeldConnection
+            and self._warden._held_check_after != float("inf")
+        ):
             # Checked before statements after a pause in the borrower's hands.
             record.dbapi_connection = HeldConnection(record.dbapi_connection, record, self, entry)
         return record

@@ -1,0 +1,82 @@
+"""``AsyncWardenPool``: WardenPool for SQLAlchemy's asyncio engines.
+
+SQLAlchemy runs an asyncio engine's pool code in a greenlet that ``greenlet_spawn`` started:
+the code looks synchronous, and ``await_only`` hands a coroutine to the event loop and
+switches back with its result. So this pool is WardenPool with an :class:`~poolwarden.AsyncPool`
+inside, reached through ``await_only``; the inner pool's own calls into SQLAlchemy (making,
+closing or invalidating a record) go the other way, through ``greenlet_spawn``.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import FrameType
+from typing import Any
+
+import greenlet
+from sqlalchemy.util.concurrency import await_only, in_greenlet
+
+from .._async._pool import AsyncPool
+from .._entry import Entry
+from ._pool import WardenPool, _user_frame
+from ._records import AsyncRecordAdapter
+
+__all__ = ["AsyncWardenPool"]
+
+
+def _awaiting_frame() -> FrameType:
+    """Where the application awaits the engine: in the greenlet that runs the event loop,
+    suspended in ``greenlet_spawn`` (this greenlet's own stack is SQLAlchemy's alone)."""
+    parent = greenlet.getcurrent().parent
+    frame = None if parent is None else parent.gr_frame
+    return frame if frame is not None else sys._getframe(2)
+
+
+class AsyncWardenPool(WardenPool):
+    """A drop-in for ``AsyncAdaptedQueuePool``, the pool of SQLAlchemy's asyncio engines::
+
+        engine = create_async_engine(url, poolclass=AsyncWardenPool, pool_size=10)
+
+    Everything :class:`WardenPool` says holds, for the asyncio drivers (asyncmy, aiomysql,
+    psycopg): each checkout is checked without a round trip, lifetimes come from the
+    server's idle timeout, waiting is fair and bounded by ``pool_timeout``, leaks are
+    reported with the task and the line that checked the connection out.
+    """
+
+    #: SQLAlchemy refuses a pool that is not marked for asyncio in an asyncio engine.
+    _is_asyncio = True
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncWardenPool"
+    _warden: AsyncPool  # type: ignore[assignment]
+    _records: AsyncRecordAdapter  # type: ignore[assignment]
+    _checks_held = False
+
+    def _inner_pool(self, creator: Any, label: str, **kwargs: Any) -> AsyncPool:  # type: ignore[override]
+        self._records = AsyncRecordAdapter(self, label)
+        return AsyncPool(creator, adapter=self._records, name=f"AsyncWardenPool {label}", **kwargs)
+
+    def _checkout_entry(self) -> Entry:
+        frame = _user_frame(_awaiting_frame())
+        entry: Entry = await_only(self._warden._acquire(None, frame))
+        return entry
+
+    def _checkin_entry(self, entry: Entry) -> None:
+        if in_greenlet():
+            await_only(self._warden._release(entry))
+            return
+        # From the garbage collector, outside any greenlet: SQLAlchemy has already
+        # detached the record from its connection, so filing it needs no I/O.
+        close = self._warden._file_untouched(entry)
+        if close is not None:
+            close.raw.close()
+
+    def dispose(self) -> None:
+        """Close the idle connections; checked-out ones stay usable."""
+        await_only(self._warden._close_idle())
+        self.logger.info("Pool disposed. %s", self.status())
+
+    def close(self) -> None:
+        """Close the pool for good (its tasks, idle connections)."""
+        await_only(self._warden.close())
+
+    def __repr__(self) -> str:
+        return f"<AsyncWardenPool {self._warden!r}>"
