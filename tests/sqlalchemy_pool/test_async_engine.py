@@ -153,7 +153,7 @@ async def test_disconnect_seen_by_the_engine_makes_idle_connections_suspect(
     async with engine.connect() as conn:
         victim = (await conn.execute(text(session_id_sql(async_db_url)))).scalar()
         await conn.commit()
-        kill(async_db_url, int(victim))
+        kill(async_db_url, int(str(victim)))
         await asyncio.sleep(0.1)
         with pytest.raises(sa_exc.DBAPIError) as info:
             await conn.execute(text("SELECT 1"))
