@@ -17,3 +17,4 @@ echo "[test] WardenPool on SQLAlchemy 2.0"; ./scripts/test-sqlalchemy20.sh
 echo "[test] benchmark smoke runs"
 .venv/bin/python benchmarks/bench_pool.py --smoke >/dev/null
 .venv/bin/python benchmarks/bench_requests.py --smoke >/dev/null
+.venv/bin/python benchmarks/bench_async.py --smoke >/dev/null

@@ -76,19 +76,22 @@ class _AsyncMySQLAdapter(MySQLBase, AsyncAdapter):
         transport = self._transport(raw)
         return transport is None or transport.is_closing() or self._ended(raw)
 
+    def _stirred(self, raw: Any) -> Callable[[], bool]:
+        """A check, without I/O, that the loop saw something on this connection: the end of
+        the stream, an error, or bytes nobody asked for (bound to this connection's own
+        transport and buffers, which never change: the pool never reconnects in place)."""
+        raise NotImplementedError
+
     def probe_for(self, raw: Any) -> Callable[[], Any] | None:
-        """The driver's state (a dict lookup or two), then a poll of the socket for bytes
-        the loop has not read yet: truthy when the server closed or wrote unasked."""
-        transport = self._transport(raw)
-        if transport is None:
+        """The driver's state, then a poll of the socket for bytes the loop has not read
+        yet: truthy when the server closed the connection or wrote unasked."""
+        if self._transport(raw) is None:
             return None
+        stirred = self._stirred(raw)
         poll = make_probe(self.fileno(raw))
-        is_closed, unread = self.is_closed, self._unread
-
-        def probe() -> Any:
-            return is_closed(raw) or unread(raw) or (poll is not None and poll())
-
-        return probe
+        if poll is None:
+            return stirred
+        return lambda: stirred() or poll()
 
     def held_readable_means_dead(self, raw: Any) -> bool:
         """As for the sync drivers, but the unread bytes may sit in the loop's buffer
@@ -202,6 +205,19 @@ class AsyncmyAdapter(_AsyncMySQLAdapter):
             return b""
         return bytes(proto.buffer[proto.pos : min(proto.pos + 7, proto.length)])
 
+    def _stirred(self, raw: Any) -> Callable[[], bool]:
+        transport, proto = raw._transport, raw._proto
+
+        def stirred() -> bool:
+            return bool(
+                transport.is_closing()
+                or proto.eof
+                or proto.exc is not None
+                or proto.length > proto.pos
+            )
+
+        return stirred
+
     def _init_command(self, raw: Any) -> str | None:
         return raw._init_command  # type: ignore[no-any-return]
 
@@ -239,6 +255,19 @@ class AiomysqlAdapter(_AsyncMySQLAdapter):
     def _unread(self, raw: Any) -> bytes:
         reader = raw._reader
         return b"" if reader is None else bytes(reader._buffer[:7])
+
+    def _stirred(self, raw: Any) -> Callable[[], bool]:
+        transport, reader = raw._writer.transport, raw._reader
+
+        def stirred() -> bool:
+            return bool(
+                transport.is_closing()
+                or reader.eof_received
+                or reader.exception() is not None
+                or reader._buffer
+            )
+
+        return stirred
 
     def _init_command(self, raw: Any) -> str | None:
         return raw.init_command  # type: ignore[no-any-return]
