@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import greenlet
 from sqlalchemy.util.concurrency import await_only, in_greenlet
 
+from .._async._held import HeldVerdict, check_held
 from .._async._pool import AsyncPool
 from .._entry import Entry
 from ._pool import WardenPool, _user_frame
@@ -89,7 +90,6 @@ class AsyncWardenPool(WardenPool):
     _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncWardenPool"
     _warden: AsyncPool  # type: ignore[assignment]
     _records: AsyncRecordAdapter  # type: ignore[assignment]
-    _checks_held = False
 
     def _inner_pool(self, creator: Any, label: str, **kwargs: Any) -> AsyncPool:  # type: ignore[override]
         self._records = AsyncRecordAdapter(self, label)
@@ -108,6 +108,16 @@ class AsyncWardenPool(WardenPool):
         close = self._warden._file_untouched(entry)
         if close is not None:
             close.raw.close()
+
+    def _held_inner(self, dbapi_connection: Any) -> Any:
+        return self._records._inner(dbapi_connection)
+
+    def _held_verdict(self, conn: Any, probe: Any, used: bool) -> HeldVerdict | None:
+        timeout = self._warden._io.validation_timeout
+        return _await(check_held(self._records.driver, conn, probe, used, timeout))
+
+    def _held_set_autocommit(self, conn: Any, value: bool) -> None:
+        _await(self._records.driver.set_autocommit(conn, value))
 
     def dispose(self) -> None:
         """Close the idle connections; checked-out ones stay usable."""

@@ -18,9 +18,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from .._held import check_held
 from .._messages import lost_error
-from ..adapters import Adapter
+from ..adapters import BaseAdapter
 
 if TYPE_CHECKING:
     from sqlalchemy.pool.base import _ConnectionRecord
@@ -97,7 +96,8 @@ class HeldConnection:
             state.last_op = now
             return
         state.last_op = now
-        if _may_be_in_transaction(self._pool._records.driver, state.raw):
+        pool = self._pool
+        if _may_be_in_transaction(pool._records.driver, pool._held_inner(state.raw)):
             state.raw.rollback()
         state.used = False
 
@@ -109,10 +109,10 @@ class HeldConnection:
         """The held-connection check; True if the connection was replaced."""
         if self._record.dbapi_connection is not self:
             return False  # detached from the pool (or invalidated): the holder's own now
-        state, warden, driver = self._state, self._pool._warden, self._pool._records.driver
-        verdict = check_held(
-            driver, state.raw, state.entry.probe, state.used, warden._io.validation_timeout
-        )
+        state, pool = self._state, self._pool
+        warden, driver = pool._warden, pool._records.driver
+        inner = pool._held_inner(state.raw)
+        verdict = pool._held_verdict(inner, state.entry.probe, state.used)
         if verdict is None:
             return False
         error, open_transaction = verdict
@@ -123,7 +123,7 @@ class HeldConnection:
             or bool(self._record.finalize_callback)
             # A driver that does not keep the server's autocommit flag (mysql-connector):
             # a SET autocommit statement may have run, and cannot be carried over.
-            or driver.known_autocommit(state.raw) is None
+            or driver.known_autocommit(inner) is None
         )
         if (open_transaction or session_changed) and not ending:
             idle = now - _since(state)
@@ -132,7 +132,7 @@ class HeldConnection:
             raise lost_error(
                 driver, idle, warden._server_idle_timeout, open_transaction, session_changed
             ) from error
-        self._replace(error, driver.known_autocommit(state.raw))
+        self._replace(error, driver.known_autocommit(inner))
         return True
 
     def _replace(self, error: BaseException, autocommit: bool | None) -> None:
@@ -152,9 +152,10 @@ class HeldConnection:
         with warden._lock:
             state.entry.probe = probe
             warden._core.replaced_held(state.entry, now)
-        driver = self._pool._records.driver
-        if autocommit is not None and driver.known_autocommit(state.raw) != autocommit:
-            driver.set_autocommit(state.raw, autocommit)  # a SET autocommit statement's
+        pool = self._pool
+        inner = pool._held_inner(state.raw)
+        if autocommit is not None and pool._records.driver.known_autocommit(inner) != autocommit:
+            pool._held_set_autocommit(inner, autocommit)  # a SET autocommit statement's
 
     # -- everything else is the driver's --------------------------------------------------
     def __getattr__(self, name: str) -> Any:
@@ -179,7 +180,7 @@ def _since(state: _State) -> float:
     return checkout_at if checkout_at > last_op else last_op
 
 
-def _may_be_in_transaction(driver: Adapter, raw: Any) -> bool:
+def _may_be_in_transaction(driver: BaseAdapter, raw: Any) -> bool:
     try:
         return driver.needs_rollback(raw)
     except Exception:

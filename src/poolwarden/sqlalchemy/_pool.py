@@ -15,6 +15,7 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.pool.base import PoolProxiedConnection, _ConnectionRecord
 
 from .._entry import Entry
+from .._held import HeldVerdict, check_held
 from .._pool import Pool
 from .._stats import PoolStats
 from ..errors import PoolTimeout
@@ -191,8 +192,6 @@ class WardenPool(QueuePool):
         )
 
     _records: RecordAdapter
-    #: Whether connections in a borrower's hands are checked after a pause.
-    _checks_held = True
 
     def _inner_pool(self, creator: Any, label: str, **kwargs: Any) -> Pool:
         """The poolwarden pool deciding who gets which record."""
@@ -205,6 +204,19 @@ class WardenPool(QueuePool):
 
     def _checkin_entry(self, entry: Entry) -> None:
         self._warden._release(entry)
+
+    # -- what HeldConnection asks of the driver (AsyncWardenPool's answers are awaited) ---
+    def _held_inner(self, dbapi_connection: Any) -> Any:
+        """The connection the driver's adapter speaks about."""
+        return dbapi_connection
+
+    def _held_verdict(self, conn: Any, probe: Any, used: bool) -> HeldVerdict | None:
+        """Is the held connection ``conn`` dead? (See ``poolwarden._held.check_held``.)"""
+        timeout = self._warden._io.validation_timeout
+        return check_held(self._records.driver, conn, probe, used, timeout)
+
+    def _held_set_autocommit(self, conn: Any, value: bool) -> None:
+        self._records.driver.set_autocommit(conn, value)
 
     # -- the two hooks SQLAlchemy's Pool asks of an implementation ------------------------
     def _do_get(self) -> _ConnectionRecord:
@@ -227,11 +239,9 @@ class WardenPool(QueuePool):
                 raise
             self._warden._renewed(entry)
         record._poolwarden_entry = entry  # type: ignore[attr-defined]
-        if (
-            self._checks_held
-            and type(record.dbapi_connection) is not HeldConnection
-            and self._warden._held_check_after != float("inf")
-        ):
+        if type(
+            record.dbapi_connection
+        ) is not HeldConnection and self._warden._held_check_after != float("inf"):
             # Checked before statements after a pause in the borrower's hands.
             record.dbapi_connection = HeldConnection(record.dbapi_connection, record, self, entry)
         return record
