@@ -450,3 +450,36 @@ async def test_repr_and_url_errors(make_apool: MakePool) -> None:
         from poolwarden import Pool
 
         Pool("mysql+asyncmy://u:secret@127.0.0.1/db")
+
+
+def test_a_pool_outlives_its_event_loop(aserver: AsyncFakeServer, server: FakeServer) -> None:
+    """One event loop per test (or per asyncio.run) with one pool made once: the pool
+    starts afresh in the next loop, since its connections belonged to the closed one."""
+    pool = AsyncPool(aserver.connect, adapter=AsyncFakeAdapter(aserver), pool_size=2)
+
+    async def request() -> Any:
+        async with pool.connection() as conn:
+            await conn.cursor().execute("SELECT 1")
+            return conn.raw.sync
+
+    first = asyncio.run(request())
+    second = asyncio.run(request())
+    assert second is not first and len(server.connections) == 2
+    assert pool.stats().in_use == 0 and pool.stats().idle == 1
+    asyncio.run(pool.close())
+    assert server.open_connections == [first]  # detached, never used again nor closed
+
+
+async def test_a_pool_refuses_a_second_running_loop(make_apool: MakePool) -> None:
+    pool = make_apool(pool_size=1)
+    async with pool.connection():
+        pass
+
+    def elsewhere() -> None:
+        async def use() -> None:
+            await pool.getconn()
+
+        asyncio.run(use())
+
+    with pytest.raises(PoolError, match="another event loop, which is still open"):
+        await asyncio.to_thread(elsewhere)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import threading
@@ -182,8 +183,9 @@ class AsyncPool(Background):
         self._housekeeping_due = float("inf")
         _fork.register(self)
         if ASYNC:
-            #: Background tasks need the event loop: they start at the first checkout.
-            self._started = False
+            #: The event loop the pool works in, set at the first checkout (background
+            #: tasks need a running loop, and the pool may be made outside one).
+            self._loop: asyncio.AbstractEventLoop | None = None
         else:
             self._start_background()
 
@@ -240,9 +242,8 @@ class AsyncPool(Background):
         """Check out an entry for the caller at ``frame``: the body of :meth:`connection`,
         also used by pools that hand out their own proxies (SQLAlchemy's)."""
         if ASYNC:
-            if not self._started:
-                self._started = True
-                self._start_background()
+            if self._loop is not asyncio.get_running_loop():
+                self._enter_loop()
         now = self._now()
         core = self._core
         with self._lock:
@@ -605,9 +606,28 @@ class AsyncPool(Background):
             self._closing.set()
             return
         if ASYNC:
-            self._started = False  # the parent's event loop is not the child's
+            self._loop = None  # started again in the child's own event loop
         else:
             self._start_background()
+
+    if ASYNC:
+
+        def _enter_loop(self) -> None:
+            """The first checkout in an event loop: start the background tasks in it. A
+            pool whose loop has closed (one loop per test, say) starts afresh, its old
+            connections dropped as after a fork; one whose loop still runs refuses."""
+            loop = asyncio.get_running_loop()
+            if self._loop is not None:
+                if not self._loop.is_closed():
+                    raise PoolError(
+                        f"the pool {self.name} works in another event loop, which is still "
+                        "open: use one AsyncPool per event loop (create it in the loop "
+                        "that uses it, at the application's start-up)"
+                    )
+                self._after_fork()
+            self._loop = loop
+            if not self._core.closed:
+                self._start_background()
 
 
 if ASYNC:
