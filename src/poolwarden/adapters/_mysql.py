@@ -8,7 +8,7 @@ import socket
 from typing import Any, ClassVar
 
 from .._url import URL
-from .base import Adapter, BaseAdapter
+from .base import Adapter, BaseAdapter, coerce_options
 
 __all__ = [
     "CONNECT_RETRYABLE",
@@ -19,6 +19,7 @@ __all__ = [
     "closing_packet",
     "idle_timeout_of",
     "login_kwargs",
+    "socket_says_closed",
 ]
 
 #: Errors after which the connection is gone (client codes 2xxx, server codes otherwise).
@@ -106,6 +107,24 @@ def closing_packet(head: bytes) -> bool:
     return int.from_bytes(head[5:7], "little") in CLOSING_ERRORS
 
 
+def socket_says_closed(fd: int | None) -> bool:
+    """Peek at what waits on a connection's socket, without consuming it: end of stream, a
+    reset, or an error packet the server sends before closing (MySQL 8's 4031, MariaDB's
+    1927) mean the connection is gone; anything else is a result not read yet."""
+    if fd is None:
+        return True
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            head = sock.recv(7, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False  # nothing there after all: alive
+    except OSError:
+        return True  # reset by the server
+    if not head:
+        return True  # the server closed its end
+    return closing_packet(head)
+
+
 class MySQLBase(BaseAdapter):
     """What every MySQL driver adapter knows without I/O, sync or asyncio; subclasses say
     how to read codes and sockets."""
@@ -120,6 +139,16 @@ class MySQLBase(BaseAdapter):
     BOOL_OPTIONS: ClassVar[frozenset[str]] = frozenset(
         {"autocommit", "local_infile", "ssl_disabled", "ssl_verify_cert", "ssl_verify_identity"}
     )
+
+    @classmethod
+    def url_kwargs(cls, url: URL) -> dict[str, Any]:
+        """host, port, user, password, database, then the query options (as PyMySQL and
+        its asyncio ports take them)."""
+        kwargs = login_kwargs(url)
+        kwargs.update(
+            coerce_options(url.scheme, url.query, ints=cls.INT_OPTIONS, bools=cls.BOOL_OPTIONS)
+        )
+        return kwargs
 
     def error_code(self, exc: BaseException) -> int | None:
         """The MySQL error number carried by ``exc``, if any."""
@@ -161,22 +190,8 @@ class MySQLBase(BaseAdapter):
         return (2013, message)
 
     def held_readable_means_dead(self, raw: Any) -> bool:
-        """Peek at what is waiting, without consuming it: end of stream, a reset, or an
-        error packet the server sends before closing (MySQL 8's 4031, MariaDB's 1927) mean
-        the connection is gone; anything else is a result the borrower has yet to read."""
-        fd = self.fileno(raw)
-        if fd is None:
-            return True
-        try:
-            with socket.socket(fileno=os.dup(fd)) as sock:
-                head = sock.recv(7, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return False  # nothing there after all: alive
-        except OSError:
-            return True  # reset by the server
-        if not head:
-            return True  # the server closed its end
-        return closing_packet(head)
+        """Peek at what is waiting (see :func:`socket_says_closed`)."""
+        return socket_says_closed(self.fileno(raw))
 
     def get_autocommit(self, raw: Any) -> bool:
         """Autocommit as the server last reported it."""
@@ -188,12 +203,7 @@ class MySQLAdapter(MySQLBase, Adapter):
 
     def server_idle_timeout(self, raw: Any) -> float | None:
         """The session's ``wait_timeout`` (see :data:`IDLE_TIMEOUT_QUERY`)."""
-        cursor = raw.cursor()
-        try:
-            cursor.execute(IDLE_TIMEOUT_QUERY)
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
+        row = self.first_row(raw, IDLE_TIMEOUT_QUERY)
         raw.rollback()
         return idle_timeout_of(row)
 

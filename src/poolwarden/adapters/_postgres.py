@@ -169,12 +169,7 @@ class PostgresAdapter(PostgresBase, Adapter):
 
     def server_idle_timeout(self, raw: Any) -> float | None:
         """The server's ``idle_session_timeout`` (see :data:`IDLE_TIMEOUT_QUERY`)."""
-        cursor = raw.cursor()
-        try:
-            cursor.execute(IDLE_TIMEOUT_QUERY)
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
+        row = self.first_row(raw, IDLE_TIMEOUT_QUERY)
         if self.needs_rollback(raw):
             raw.rollback()
         return idle_timeout_of(row)

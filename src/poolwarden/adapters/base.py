@@ -271,6 +271,15 @@ class Adapter(BaseAdapter):
         unknown). Read once per pool, on its first connection."""
         return None
 
+    def first_row(self, raw: Any, sql: str) -> Any:
+        """The first row ``sql`` returns on ``raw`` (None if none), its cursor closed."""
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql)
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
     def rollback(self, raw: Any) -> None:
         """End any open transaction."""
         raw.rollback()

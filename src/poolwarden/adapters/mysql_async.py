@@ -11,8 +11,6 @@ transport is open, to catch what arrived before the loop ran.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -25,10 +23,9 @@ from ._mysql import (
     MySQLBase,
     closing_packet,
     idle_timeout_of,
-    login_kwargs,
+    socket_says_closed,
 )
 from .async_base import AsyncAdapter, maybe_await
-from .base import coerce_options
 
 __all__ = ["AiomysqlAdapter", "AsyncmyAdapter"]
 
@@ -39,15 +36,6 @@ COM_RESET_CONNECTION = 0x1F
 class _AsyncMySQLAdapter(MySQLBase, AsyncAdapter):
     """What asyncmy and aiomysql share; subclasses say where the transport and the
     unread bytes are."""
-
-    @classmethod
-    def url_kwargs(cls, url: URL) -> dict[str, Any]:
-        """host, port, user, password, database, then the query options."""
-        kwargs = login_kwargs(url)
-        kwargs.update(
-            coerce_options(url.scheme, url.query, ints=cls.INT_OPTIONS, bools=cls.BOOL_OPTIONS)
-        )
-        return kwargs
 
     # -- the transport, without I/O ------------------------------------------------------
     def _transport(self, raw: Any) -> Any:
@@ -101,17 +89,7 @@ class _AsyncMySQLAdapter(MySQLBase, AsyncAdapter):
         head = self._unread(raw)
         if head:
             return closing_packet(head)
-        fd = self.fileno(raw)
-        if fd is None:
-            return True
-        try:
-            with socket.socket(fileno=os.dup(fd)) as sock:
-                head = sock.recv(7, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return False
-        except OSError:
-            return True
-        return not head or closing_packet(head)
+        return socket_says_closed(self.fileno(raw))
 
     def known_autocommit(self, raw: Any) -> bool | None:
         """The server's autocommit flag from the last OK packet."""

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .._url import URL
-from ._mysql import SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, MySQLAdapter, login_kwargs
-from .base import coerce_options
+from ._mysql import SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, MySQLAdapter
 
 __all__ = ["PyMySQLAdapter"]
 
@@ -20,15 +18,6 @@ class PyMySQLAdapter(MySQLAdapter):
     name: ClassVar[str] = "pymysql"
     module_name: ClassVar[str] = "pymysql"
     extra: ClassVar[str] = "pymysql"
-
-    @classmethod
-    def url_kwargs(cls, url: URL) -> dict[str, Any]:
-        """host, port, user, password, database, then the query options."""
-        kwargs = login_kwargs(url)
-        kwargs.update(
-            coerce_options(url.scheme, url.query, ints=cls.INT_OPTIONS, bools=cls.BOOL_OPTIONS)
-        )
-        return kwargs
 
     def fileno(self, raw: Any) -> int | None:
         """The socket PyMySQL reads and writes."""

@@ -10,9 +10,8 @@ closing or invalidating a record) go the other way, through ``greenlet_spawn``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Coroutine, Generator
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 
 import greenlet
 from sqlalchemy.util.concurrency import await_only, in_greenlet
@@ -24,46 +23,6 @@ from ._pool import WardenPool, _user_frame
 from ._records import AsyncRecordAdapter
 
 __all__ = ["AsyncWardenPool"]
-
-_T = TypeVar("_T")
-
-
-def _await(coroutine: Coroutine[Any, Any, _T]) -> _T:
-    """``await_only(coroutine)``, without its two greenlet switches when the coroutine
-    finishes without suspending (a checkout that finds a connection idle, a return nobody
-    waits for: the usual case). Otherwise what it started is finished by the event loop."""
-    try:
-        suspended = coroutine.send(None)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    result: _T = await_only(_Resume(coroutine, suspended))
-    return result
-
-
-class _Resume:
-    """Awaitable finishing a coroutine that already ran up to its first suspension: it
-    hands the event loop what the coroutine waits for, then steps it as a task would."""
-
-    __slots__ = ("_coroutine", "_suspended")
-
-    def __init__(self, coroutine: Coroutine[Any, Any, Any], suspended: Any) -> None:
-        self._coroutine, self._suspended = coroutine, suspended
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coroutine, waiting_for = self._coroutine, self._suspended
-        while True:
-            try:
-                sent = yield waiting_for
-            except BaseException as exc:  # the task was cancelled: pass it on
-                try:
-                    waiting_for = coroutine.throw(exc)
-                except StopIteration as done:
-                    return done.value
-            else:
-                try:
-                    waiting_for = coroutine.send(sent)
-                except StopIteration as done:
-                    return done.value
 
 
 def _awaiting_frame() -> FrameType:
@@ -96,12 +55,16 @@ class AsyncWardenPool(WardenPool):
         return AsyncPool(creator, adapter=self._records, name=f"AsyncWardenPool {label}", **kwargs)
 
     def _checkout_entry(self) -> Entry:
-        frame = _user_frame(_awaiting_frame())
-        return _await(self._warden._acquire(None, frame))
+        # Each call into the inner pool goes through await_only, even when the coroutine
+        # would finish without waiting: stepping it here instead would run its nested
+        # greenlet_spawn calls (closing a dead record) under this greenlet, whose switches
+        # then cross when the coroutine waits.
+        entry: Entry = await_only(self._warden._acquire(None, _user_frame(_awaiting_frame())))
+        return entry
 
     def _checkin_entry(self, entry: Entry) -> None:
         if in_greenlet():
-            _await(self._warden._release(entry))
+            await_only(self._warden._release(entry))
             return
         # From the garbage collector, outside any greenlet: SQLAlchemy has already
         # detached the record from its connection, so filing it needs no I/O.
@@ -114,10 +77,10 @@ class AsyncWardenPool(WardenPool):
 
     def _held_verdict(self, conn: Any, probe: Any, used: bool) -> HeldVerdict | None:
         timeout = self._warden._io.validation_timeout
-        return _await(check_held(self._records.driver, conn, probe, used, timeout))
+        return await_only(check_held(self._records.driver, conn, probe, used, timeout))
 
     def _held_set_autocommit(self, conn: Any, value: bool) -> None:
-        _await(self._records.driver.set_autocommit(conn, value))
+        await_only(self._records.driver.set_autocommit(conn, value))
 
     def dispose(self) -> None:
         """Close the idle connections; checked-out ones stay usable."""
