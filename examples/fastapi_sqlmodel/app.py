@@ -72,7 +72,8 @@ SessionDep = Annotated[Session, Depends(get_session)]
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Create the table at start-up; close the pool's idle connections at shutdown."""
     engine: sqlalchemy.Engine = app.state.engine
-    SQLModel.metadata.create_all(engine)
+    # Its own table only: SQLModel's metadata holds every model imported in the process.
+    SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables["pw_example_items"]])
     yield
     engine.dispose()
 

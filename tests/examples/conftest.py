@@ -3,21 +3,24 @@ concurrent HTTP clients, and ways to break the pool's connections at the server.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import socket
 import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import AsyncExitStack, ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 import sqlalchemy
 import uvicorn
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from poolwarden.sqlalchemy import WardenPool
@@ -30,6 +33,7 @@ CLIENTS = 8
 DEADLINE = 10.0
 
 Result = httpx.Response | Exception
+T = TypeVar("T")
 
 #: Shared by the clients: each would otherwise load the CA bundle, ~50 ms apiece, though
 #: they only speak plain HTTP.
@@ -62,8 +66,10 @@ def database_url() -> str:
 
 # -- servers ---------------------------------------------------------------------------
 @contextmanager
-def serve_asgi(app: Any) -> Iterator[str]:
-    """Run an ASGI app under uvicorn in a background thread; yield its base URL."""
+def serve_asgi(app: Any, loop: asyncio.AbstractEventLoop | None = None) -> Iterator[str]:
+    """Run an ASGI app under uvicorn in a background thread; yield its base URL. With
+    ``loop`` (from :func:`event_loop_thread`) uvicorn serves on that loop rather than on
+    one of its own, so the test can use the app's asyncio connections there too."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))  # port 0: the kernel picks a free port, no race
     port = sock.getsockname()[1]
@@ -71,17 +77,64 @@ def serve_asgi(app: Any) -> Iterator[str]:
     # handlers outside the main thread.
     config = uvicorn.Config(app, lifespan="on", log_config=None, access_log=False)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn")
-    thread.start()
+    stopped: Callable[[], bool]
+    if loop is None:
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn")
+        thread.start()
+        stopped = lambda: not thread.is_alive()  # noqa: E731
+    else:
+        serving = asyncio.run_coroutine_threadsafe(server.serve(sockets=[sock]), loop)
+        stopped = serving.done
     try:
-        wait_for(lambda: server.started or not thread.is_alive(), "uvicorn to start")
+        wait_for(lambda: server.started or stopped(), "uvicorn to start")
         assert server.started, "uvicorn did not start (see the log for the lifespan error)"
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(DEADLINE)
+        if loop is None:
+            thread.join(DEADLINE)
+        else:
+            concurrent.futures.wait([serving], DEADLINE)
         sock.close()
-        assert not thread.is_alive(), "uvicorn did not stop"
+        assert stopped(), "uvicorn did not stop"
+        if loop is not None:
+            serving.result()  # uvicorn's own failure, if any
+
+
+@contextmanager
+def event_loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
+    """An asyncio event loop running in a background thread, for an asyncio app and for
+    what the test does with the app's connections: they belong to the loop that made them.
+    At the end, no task may be left on it (a pool not closed leaves its own)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="event loop")
+    thread.start()
+    try:
+        yield loop
+    finally:
+        left = run_on(loop, _other_tasks()) if thread.is_alive() else []
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(DEADLINE)
+        assert not thread.is_alive(), "the event loop did not stop"
+        loop.run_until_complete(_cancel(left))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        assert not left, f"tasks left running on the event loop: {left}"
+
+
+async def _other_tasks() -> list[asyncio.Task[Any]]:
+    return [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on ``loop``, in its thread, and wait (at most :data:`DEADLINE`)."""
+    return asyncio.run_coroutine_threadsafe(coro, loop).result(DEADLINE)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -157,6 +210,15 @@ def warm(engine: sqlalchemy.Engine, count: int) -> list[int]:
     with ExitStack() as stack:
         conns = [stack.enter_context(engine.connect()) for _ in range(count)]
         ids = [conn.execute(text("SELECT CONNECTION_ID()")).scalar_one() for conn in conns]
+    assert len(set(ids)) == count
+    return ids
+
+
+async def warm_async(engine: AsyncEngine, count: int) -> list[int]:
+    """:func:`warm` for an asyncio engine; to be run on the loop its pool serves."""
+    async with AsyncExitStack() as stack:
+        conns = [await stack.enter_async_context(engine.connect()) for _ in range(count)]
+        ids = [(await c.execute(text("SELECT CONNECTION_ID()"))).scalar_one() for c in conns]
     assert len(set(ids)) == count
     return ids
 
