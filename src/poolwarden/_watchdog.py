@@ -72,13 +72,13 @@ class _Watchdog:
                     continue
                 _, _, ticket = heapq.heappop(self._heap)
                 ticket.fired = True
-                _shut_down(ticket.fd)
+                shut_down(ticket.fd)
 
     def after_fork(self) -> None:
         self.__init__()  # type: ignore[misc]  # the parent's thread does not exist here
 
 
-def _shut_down(fd: int) -> None:
+def shut_down(fd: int) -> None:
     """Shut the socket behind ``fd`` down for both directions, without closing ``fd``."""
     try:
         dup = os.dup(fd)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -81,6 +81,14 @@ def postgres() -> Iterator[DisposablePostgres]:
     server.destroy()
 
 
+def _running(kind: str, server: Any) -> None:
+    """Start ``server`` again if an earlier test left it stopped."""
+    if kind == "mysql" and server.process is None:
+        server.start()
+    if kind == "postgresql" and not (server.datadir / "postmaster.pid").exists():
+        server.start()
+
+
 @pytest.fixture(
     params=[f"mysql+{d}" for d in MYSQL_DRIVERS] + [f"postgresql+{d}" for d in POSTGRES_DRIVERS]
 )
@@ -88,21 +96,52 @@ def target(request: pytest.FixtureRequest) -> Iterator[tuple[Any, str]]:
     """(running disposable server, driver) for every supported sync driver."""
     kind, _, driver = str(request.param).partition("+")
     server = request.getfixturevalue("mariadb" if kind == "mysql" else "postgres")
-    if kind == "mysql" and server.process is None:
-        server.start()
-    if kind == "postgresql" and not (server.datadir / "postmaster.pid").exists():
-        server.start()
+    _running(kind, server)
     yield server, driver
-    if kind == "mysql" and server.process is None:
-        server.start()
-    if kind == "postgresql" and not (server.datadir / "postmaster.pid").exists():
-        server.start()
+    _running(kind, server)
+
+
+class AsyncTarget(NamedTuple):
+    """A running disposable server, an asyncio driver for it, and the driver's label in
+    the summary table."""
+
+    server: Any
+    driver: str
+    label: str
+
+
+#: The asyncio drivers (URL scheme) and their labels in the summary table: psycopg serves
+#: both kinds of pool, so its asyncio side is told apart.
+ASYNC_DRIVERS = {
+    "mysql+asyncmy": "asyncmy",
+    "mysql+aiomysql": "aiomysql",
+    "postgresql+psycopg": "psycopg-async",
+}
+
+
+@pytest.fixture(params=list(ASYNC_DRIVERS), ids=list(ASYNC_DRIVERS.values()))
+def async_target(request: pytest.FixtureRequest) -> Iterator[AsyncTarget]:
+    """(running disposable server, driver, label) for every supported asyncio driver, on
+    the same session-wide servers as :func:`target`."""
+    kind, _, driver = str(request.param).partition("+")
+    server = request.getfixturevalue("mariadb" if kind == "mysql" else "postgres")
+    _running(kind, server)
+    yield AsyncTarget(server, driver, ASYNC_DRIVERS[str(request.param)])
+    _running(kind, server)
 
 
 @pytest.fixture
 def proxy(target: tuple[Any, str]) -> Iterator[FaultProxy]:
     server, _ = target
     fault_proxy = FaultProxy(server.port)
+    yield fault_proxy
+    fault_proxy.stop()
+
+
+@pytest.fixture
+def async_proxy(async_target: AsyncTarget) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the asyncio target's server."""
+    fault_proxy = FaultProxy(async_target.server.port)
     yield fault_proxy
     fault_proxy.stop()
 

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from .._watchdog import shut_down
+
 if TYPE_CHECKING:
     from ..adapters import AsyncAdapter
 
@@ -174,13 +176,36 @@ async def resolve(value: Any) -> Any:
 
 async def bounded_ping(adapter: AsyncAdapter, raw: Any, timeout: float) -> BaseException | None:
     """Ping ``raw``, cut off after ``timeout`` seconds: None if it answered, else the
-    driver's error. A coroutine can be cancelled, so no watchdog is needed: the cancelled
-    ping leaves the protocol state unknown, and the pool discards a connection whose ping
-    failed."""
+    driver's error (a ``TimeoutError`` when the deadline cut it off).
+
+    Cancelling a driver's wait is not enough to end it promptly (psycopg, cancelled
+    mid-query, first asks the server to cancel the query and waits for that): at the
+    deadline the socket is shut down, as the thread pool's watchdog does, which ends any
+    driver's wait at once; the ping is cancelled only if even that does not. The ping runs
+    as a task of its own, so a cancellation of the caller is never mistaken for its result.
+    """
+    ping = asyncio.ensure_future(adapter.ping(raw))
+    ping.add_done_callback(_retrieve)
     try:
-        await asyncio.wait_for(adapter.ping(raw), timeout)
-    except asyncio.TimeoutError:
-        return TimeoutError(f"no answer to a ping within {timeout:g} s")
-    except Exception as exc:
-        return exc
-    return None
+        done, _ = await asyncio.wait({ping}, timeout=timeout)
+        if not done:
+            fd = adapter.fileno(raw)
+            if fd is not None:
+                shut_down(fd)
+            await asyncio.wait({ping}, timeout=_PING_GRACE)
+            return TimeoutError(f"no answer to a ping within {timeout:g} s")
+    finally:
+        if not ping.done():
+            ping.cancel()
+    return ping.exception()
+
+
+#: Seconds a ping may still take once its socket is shut down, before it is cancelled.
+_PING_GRACE = 1.0
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark a finished ping's error as seen: a ping cut off or abandoned fails, and that is
+    expected (asyncio would otherwise log "exception was never retrieved")."""
+    if not task.cancelled():
+        task.exception()

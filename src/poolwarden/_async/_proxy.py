@@ -376,7 +376,11 @@ class AsyncPooledConnection:
         if entry is None:
             return
         if not isinstance(exc, Exception):
+            # Interrupted mid-operation: besides the unknown protocol state, a deadline
+            # cutting a query off is also what a dead network path looks like, so the
+            # idle connections on it get checked with a ping too.
             entry.broken = True
+            self._pool._suspect_others()
         elif self._pool._adapter.is_disconnect(exc, self._raw):
             entry.broken = True
             self._pool._suspect_others()

@@ -32,10 +32,10 @@ class AsyncPsycopgAdapter(PsycopgBase, AsyncAdapter):
             await raw.execute("")
             return
         await raw.set_autocommit(True)
-        try:
-            await raw.execute("")
-        finally:
-            await raw.set_autocommit(False)
+        await raw.execute("")
+        # Not in a ``finally``: after a failed or cancelled ping the connection is closed,
+        # and setting it would raise an error that hides the one that counts.
+        await raw.set_autocommit(False)
 
     async def close(self, raw: Any) -> None:
         """Close (libpq sends the terminate message)."""
@@ -56,7 +56,5 @@ class AsyncPsycopgAdapter(PsycopgBase, AsyncAdapter):
             await raw.rollback()
         autocommit = raw.autocommit
         await raw.set_autocommit(True)
-        try:
-            await raw.execute("DISCARD ALL")
-        finally:
-            await raw.set_autocommit(autocommit)
+        await raw.execute("DISCARD ALL")  # if this fails the connection is closed anyway
+        await raw.set_autocommit(autocommit)
