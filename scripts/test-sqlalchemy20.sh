@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# WardenPool must work with SQLAlchemy 2.0 as well as 2.1: run its tests against 2.0 in a
-# virtualenv of their own (.venv-sqlalchemy20), made or refreshed when pyproject changes.
+# WardenPool and AsyncWardenPool must work with SQLAlchemy 2.0 as well as 2.1: run their tests
+# against 2.0 in a virtualenv of their own (.venv-sqlalchemy20), made or refreshed when
+# pyproject changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv-sqlalchemy20
@@ -10,8 +11,9 @@ want="$(cat pyproject.toml "$0" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "[test] installing SQLAlchemy 2.0 into $venv"
     "$venv/bin/python" -m pip install -q --upgrade pip
-    "$venv/bin/python" -m pip install -q -e '.[pymysql,mysqlclient,mysql-connector,psycopg,psycopg2]' \
-        'SQLAlchemy>=2.0,<2.1' 'Flask-SQLAlchemy>=3.1' pytest pytest-timeout hypothesis
+    "$venv/bin/python" -m pip install -q \
+        -e '.[pymysql,mysqlclient,mysql-connector,psycopg,psycopg2,asyncmy,aiomysql]' \
+        'SQLAlchemy[asyncio]>=2.0,<2.1' 'Flask-SQLAlchemy>=3.1' pytest pytest-timeout hypothesis anyio
     echo "$want" > "$stamp"
 fi
 exec "$venv/bin/python" -m pytest tests/sqlalchemy_pool -q -p no:cacheprovider "$@"
