@@ -483,3 +483,33 @@ async def test_a_pool_refuses_a_second_running_loop(make_apool: MakePool) -> Non
 
     with pytest.raises(PoolError, match="another event loop, which is still open"):
         await asyncio.to_thread(elsewhere)
+
+
+async def test_timeouts_fire_on_time_whatever_came_before(make_apool: MakePool) -> None:
+    """The waiters' deadlines share one timer: a short timeout must still fire on time,
+    behind a waiter with a longer one and after waiters with longer ones were served."""
+    from poolwarden._async._compat import _DEADLINES
+
+    pool = make_apool(pool_size=1, max_overflow=0)
+    holder = await pool.getconn(timeout=30)  # its 30 s deadline armed the timer first
+    patient = asyncio.create_task(pool.getconn(timeout=30))
+    await until(lambda: pool.stats().waiting == 1)
+    started = time.monotonic()
+    with pytest.raises(PoolTimeout):
+        await pool.getconn(timeout=0.1)  # behind the 30 s waiter: out of order
+    assert time.monotonic() - started < 2
+    await holder.close()
+    await (await patient).close()  # served long before its deadline
+    holder = await pool.getconn()
+    started = time.monotonic()
+    with pytest.raises(PoolTimeout):
+        await pool.getconn(timeout=0.1)  # earlier than every deadline seen so far
+    assert time.monotonic() - started < 2
+    for _ in range(200):  # served waiters leave nothing behind
+        waiter = asyncio.create_task(pool.getconn(timeout=30))
+        await until(lambda: pool.stats().waiting == 1)
+        await holder.close()
+        holder = await waiter
+    deadlines = _DEADLINES[asyncio.get_running_loop()]
+    assert len(deadlines._queue) <= 1
+    await holder.close()

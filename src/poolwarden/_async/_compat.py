@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+import weakref
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -72,11 +74,69 @@ async def wait_signal(signal: Signal, timeout: float) -> bool:
     A cancellation always propagates, even when the wake-up raced it, and the pool then
     gives back whatever reached the waiter. (Not ``asyncio.wait_for``: up to Python 3.11
     it can swallow a cancellation that arrives as the awaited future completes.)"""
-    expire = signal._loop.call_later(timeout, signal._set, False)
+    loop = signal._loop
+    deadlines = _DEADLINES.get(loop)
+    if deadlines is None:
+        deadlines = _DEADLINES[loop] = Deadlines(loop)
+    if deadlines.add(loop.time() + timeout, signal):
+        return await signal._future
+    expire = loop.call_later(timeout, signal._set, False)  # out of order: a timer of its own
     try:
         return await signal._future
     finally:
         expire.cancel()
+
+
+class Deadlines:
+    """The timeouts of one event loop's waiters, kept with one timer instead of one each
+    (a timer costs two microseconds to set and cancel, and cancelled ones pile up in the
+    loop's heap). Waiters come in with deadlines in the order they arrive, which is the
+    order pools serve them in, so the front of the queue holds the next to expire and the
+    waiters served already; the timer fires at the front's deadline, wakes whoever is past
+    theirs, and re-arms for the next. A waiter whose deadline comes before the last one's
+    (a shorter timeout than the others) is refused and keeps a timer of its own."""
+
+    __slots__ = ("_armed", "_loop", "_queue", "_timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._queue: deque[tuple[float, Signal]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        #: When the timer fires (infinity while none is set).
+        self._armed = float("inf")
+
+    def add(self, deadline: float, signal: Signal) -> bool:
+        """Wake ``signal`` with False at ``deadline`` unless released before; False when
+        ``deadline`` is out of order."""
+        queue = self._queue
+        while queue and queue[0][1]._future.done():
+            queue.popleft()  # served (or cancelled) before their deadline
+        if queue and deadline < queue[-1][0]:
+            return False
+        queue.append((deadline, signal))
+        if queue[0][0] < self._armed:  # the first to expire is due before the timer
+            self._arm(queue[0][0])
+        return True
+
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(when, self._expire)
+        self._armed = when
+
+    def _expire(self) -> None:
+        self._timer, self._armed = None, float("inf")
+        queue, now = self._queue, self._loop.time()
+        while queue and (queue[0][0] <= now or queue[0][1]._future.done()):
+            queue.popleft()[1]._set(False)  # no effect on a signal already released
+        if queue:
+            self._arm(queue[0][0])
+
+
+#: One Deadlines per event loop (dropped with the loop).
+_DEADLINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class Event:
