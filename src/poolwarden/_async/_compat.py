@@ -10,7 +10,6 @@ wake-ups, which may come from another thread or from the garbage collector.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import threading
 import weakref
 from collections import deque
@@ -29,7 +28,6 @@ __all__ = [
     "bounded_ping",
     "current_name",
     "new_signal",
-    "resolve",
     "spawn",
     "wait_event",
     "wait_signal",
@@ -224,14 +222,6 @@ class Queue:
             return await asyncio.wait_for(self._queue.get(), timeout)
         except asyncio.TimeoutError:
             return None
-
-
-async def resolve(value: Any) -> Any:
-    """``value``, awaited if it is awaitable (drivers differ in which methods are
-    coroutines)."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
 
 async def bounded_ping(adapter: AsyncAdapter, raw: Any, timeout: float) -> BaseException | None:

@@ -13,7 +13,8 @@ from typing import Any
 from .._entry import Entry
 from .._url import SECRET_OPTIONS
 from ..adapters import AsyncAdapter, async_for_connection
-from ._compat import ASYNC, bounded_ping, resolve
+from ..adapters.async_base import maybe_await
+from ._compat import ASYNC, bounded_ping
 from ._proxy import IN_TRANSACTION
 
 __all__ = ["ConnectionIO"]
@@ -51,7 +52,7 @@ class ConnectionIO:
         if self._configure is not None:
             try:
                 if ASYNC:
-                    await resolve(self._configure(raw))  # a coroutine function's result
+                    await maybe_await(self._configure(raw))  # a coroutine function's result
                 else:
                     self._configure(raw)
             except BaseException:

@@ -18,8 +18,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._activity import IN_TRANSACTION, UNTOUCHED, USED, changes_session
+from ..adapters.async_base import maybe_await
 from ..errors import ConnectionReturned
-from ._compat import ASYNC, resolve
+from ._compat import ASYNC
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -427,7 +428,7 @@ class AsyncPooledCursor:
         try:
             result = getattr(self._cursor, method)(*args, **kwargs)
             if ASYNC:
-                result = await resolve(result)  # psycopg's nextset() is a plain method
+                result = await maybe_await(result)  # psycopg's nextset() is a plain method
             return result
         except BaseException as exc:
             conn._failed(exc)
@@ -478,7 +479,7 @@ class AsyncPooledCursor:
     async def close(self) -> None:
         """Close the cursor."""
         if ASYNC:
-            await resolve(self._cursor.close())  # a coroutine in some drivers, not all
+            await maybe_await(self._cursor.close())  # a coroutine in some drivers, not all
         else:
             self._cursor.close()
 
