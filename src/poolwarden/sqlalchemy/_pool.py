@@ -96,10 +96,17 @@ class WardenPool(QueuePool):
       poolwarden's socket probe and ping-after-idle do the job without a round trip.
     - A disconnect seen by the engine makes older idle connections suspect (each is pinged
       before reuse) instead of recycling them all.
-    - Idle connections are always reused most-recently-used first (``use_lifo`` is
-      accepted and has no effect).
     - While the database is down or full, checkouts wait up to ``pool_timeout`` while
       connecting is retried with backoff, instead of failing at once.
+
+    Idle connections are handed out in QueuePool's order: the one idle longest first
+    (FIFO, the default), or with ``pool_use_lifo=True`` the most recently used. FIFO has
+    a cost under light load: with fewer than one checkout per idle connection every
+    ``ping_after_idle`` seconds (5 s), each connection has sat idle that long when its
+    turn comes and is pinged at checkout (a round trip, which pre_ping pays on every
+    checkout), and ``idle_timeout`` seldom finds one idle long enough to retire. LIFO
+    keeps reusing the few most recently used connections, which need no ping, and
+    leaves the rest idle until they are retired.
 
     A connection a ``Session`` or ``Connection`` keeps across a pause longer than
     ``held_check_after`` is checked before its next statement: if the server closed it, it
@@ -190,6 +197,8 @@ class WardenPool(QueuePool):
             adapter=self._records,
             name=f"WardenPool {label}",
         )
+        # QueuePool's order (FIFO unless use_lifo); poolwarden.Pool's own default is LIFO.
+        self._warden._core.fifo = not use_lifo
 
     # -- the two hooks SQLAlchemy's Pool asks of an implementation ------------------------
     def _do_get(self) -> _ConnectionRecord:
