@@ -6,7 +6,7 @@ import contextlib
 import importlib.util
 import os
 import sys
-from types import CodeType, FrameType
+from types import FrameType
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -24,6 +24,8 @@ __all__ = ["WardenPool", "WardenTimeout"]
 
 #: QueuePool's "no limit" for pool_size=0 and max_overflow=-1.
 UNLIMITED = 1 << 31
+#: The inner pool's ``held_check_after`` when the check is off.
+_NEVER = float("inf")
 
 
 def _library_prefixes() -> tuple[str, ...]:
@@ -45,9 +47,12 @@ class WardenTimeout(sa_exc.TimeoutError, PoolTimeout):
     ``except`` clauses still catch it) with poolwarden's explanation."""
 
 
-#: Whether a code object belongs to the libraries, by code object: checkouts walk the same
-#: few frames over and over, and a dictionary lookup is cheaper than comparing file names.
-_IN_LIBRARY: dict[CodeType, bool] = {}
+#: Whether a source file belongs to the libraries, by file name: checkouts walk the same
+#: few frames over and over, and a dictionary lookup (a string's hash is cached) is cheaper
+#: than comparing prefixes. Keyed by file name rather than code object: a code object
+#: hashes its name, constants and bytecode on every lookup, which was about a quarter of
+#: WardenPool's cost over QueuePool per engine request.
+_IN_LIBRARY: dict[str, bool] = {}
 
 
 def _user_frame(frame: FrameType | None) -> FrameType:
@@ -56,12 +61,11 @@ def _user_frame(frame: FrameType | None) -> FrameType:
     first = frame
     known = _IN_LIBRARY
     while frame is not None:
-        code = frame.f_code
-        in_library = known.get(code)
+        filename = frame.f_code.co_filename
+        in_library = known.get(filename)
         if in_library is None:
-            filename = code.co_filename
             # "<...>": code SQLAlchemy generates at run time (its ``_go()`` wrappers).
-            in_library = known[code] = filename.startswith(_LIBRARY_PREFIXES) or (
+            in_library = known[filename] = filename.startswith(_LIBRARY_PREFIXES) or (
                 filename.startswith("<")
             )
         if not in_library:
@@ -222,9 +226,10 @@ class WardenPool(QueuePool):
                 raise
             self._warden._renewed(entry)
         record._poolwarden_entry = entry  # type: ignore[attr-defined]
-        if type(
-            record.dbapi_connection
-        ) is not HeldConnection and self._warden._held_check_after != float("inf"):
+        if (
+            type(record.dbapi_connection) is not HeldConnection
+            and self._warden._held_check_after != _NEVER
+        ):
             # Checked before statements after a pause in the borrower's hands.
             record.dbapi_connection = HeldConnection(record.dbapi_connection, record, self, entry)
         return record
