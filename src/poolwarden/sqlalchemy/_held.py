@@ -30,20 +30,38 @@ if TYPE_CHECKING:
 __all__ = ["HeldConnection", "driver_connection", "unwrapped"]
 
 
+#: ``time.monotonic``, read twice per request: one global lookup instead of two.
+_monotonic = time.monotonic
+
+
 class _State:
     """A HeldConnection's own fields, kept apart so that setting an attribute on the
     HeldConnection itself always reaches the driver's connection."""
 
-    __slots__ = ("entry", "last_op", "raw", "session_changed", "used")
+    __slots__ = (
+        "check_after",
+        "entry",
+        "last_op",
+        "needs_rollback",
+        "raw",
+        "session_changed",
+        "used",
+    )
 
-    def __init__(self, raw: Any, entry: Entry) -> None:
+    def __init__(self, raw: Any, entry: Entry, check_after: float, driver: Adapter) -> None:
         self.raw = raw
         self.entry = entry
+        #: The pool's ``held_check_after`` (fixed for its life), read on every statement:
+        #: kept here rather than looked up through the pools each time.
+        self.check_after = check_after
+        #: The driver adapter's ``needs_rollback`` (the driver is known from the first
+        #: connection, opened before any record is checked out).
+        self.needs_rollback = driver.needs_rollback
         #: A driver method the wrapper does not know was called (select_db, set_session,
         #: ...): the session may differ from a new one's for the rest of its life.
         self.session_changed = False
         #: When the last statement or transaction end started (monotonic seconds).
-        self.last_op = time.monotonic()
+        self.last_op = _monotonic()
         #: A cursor was opened since the last commit or rollback: a transaction may be open.
         self.used = False
 
@@ -54,7 +72,8 @@ class HeldConnection:
     __slots__ = ("_pool", "_record", "_state")
 
     def __init__(self, raw: Any, record: _ConnectionRecord, pool: WardenPool, entry: Entry):
-        object.__setattr__(self, "_state", _State(raw, entry))
+        state = _State(raw, entry, pool._warden._held_check_after, pool._records.driver)
+        object.__setattr__(self, "_state", state)
         object.__setattr__(self, "_record", record)
         object.__setattr__(self, "_pool", pool)
 
@@ -63,21 +82,30 @@ class HeldConnection:
         return self._state.raw
 
     # -- what SQLAlchemy calls for statements and transaction ends ------------------------
+    # These run on every statement, so the pause (see ``_since``) is worked out inline.
     def cursor(self, *args: Any, **kwargs: Any) -> Any:
         """The driver's cursor, after the held-connection check if one is due."""
         state = self._state
-        now = time.monotonic()
-        if now - _since(state) >= self._pool._warden._held_check_after:
+        now = _monotonic()
+        since = state.entry.checkout_at
+        if state.last_op > since:
+            since = state.last_op
+        if now - since >= state.check_after:
             self._check(now, ending=False)
         state.last_op = now
         state.used = True
-        return state.raw.cursor(*args, **kwargs)
+        if args or kwargs:
+            return state.raw.cursor(*args, **kwargs)
+        return state.raw.cursor()
 
     def commit(self) -> None:
         """The driver's commit (after the check: a lost transaction raises, not commits)."""
         state = self._state
-        now = time.monotonic()
-        if now - _since(state) >= self._pool._warden._held_check_after:
+        now = _monotonic()
+        since = state.entry.checkout_at
+        if state.last_op > since:
+            since = state.last_op
+        if now - since >= state.check_after:
             self._check(now, ending=False)
         state.last_op = now
         state.raw.commit()
@@ -89,15 +117,21 @@ class HeldConnection:
         not open one). A dead connection is replaced instead: the server has already rolled
         its transaction back, and the new connection has nothing to roll back."""
         state = self._state
-        now = time.monotonic()
-        if now - _since(state) >= self._pool._warden._held_check_after and self._check(
-            now, ending=True
-        ):
+        now = _monotonic()
+        since = state.entry.checkout_at
+        if state.last_op > since:
+            since = state.last_op
+        if now - since >= state.check_after and self._check(now, ending=True):
             state.last_op = now
             return
         state.last_op = now
-        if _may_be_in_transaction(self._pool._records.driver, state.raw):
-            state.raw.rollback()
+        raw = state.raw
+        try:
+            needed = state.needs_rollback(raw)
+        except Exception:
+            needed = True  # let the driver's own rollback say what is wrong
+        if needed:
+            raw.rollback()
         state.used = False
 
     def close(self) -> None:
@@ -176,13 +210,6 @@ def _since(state: _State) -> float:
     checkout_at = state.entry.checkout_at
     last_op = state.last_op
     return checkout_at if checkout_at > last_op else last_op
-
-
-def _may_be_in_transaction(driver: Adapter, raw: Any) -> bool:
-    try:
-        return driver.needs_rollback(raw)
-    except Exception:
-        return True  # let the driver's own rollback say what is wrong
 
 
 def driver_connection(conn: Any) -> Any:
