@@ -60,7 +60,8 @@ class _State:
         #: A driver method the wrapper does not know was called (select_db, set_session,
         #: ...): the session may differ from a new one's for the rest of its life.
         self.session_changed = False
-        #: When the last statement or transaction end started (monotonic seconds).
+        #: When the last statement or transaction end started, or the connection was
+        #: checked out if later (monotonic seconds): the start of the current pause.
         self.last_op = _monotonic()
         #: A cursor was opened since the last commit or rollback: a transaction may be open.
         self.used = False
@@ -82,15 +83,11 @@ class HeldConnection:
         return self._state.raw
 
     # -- what SQLAlchemy calls for statements and transaction ends ------------------------
-    # These run on every statement, so the pause (see ``_since``) is worked out inline.
     def cursor(self, *args: Any, **kwargs: Any) -> Any:
         """The driver's cursor, after the held-connection check if one is due."""
         state = self._state
         now = _monotonic()
-        since = state.entry.checkout_at
-        if state.last_op > since:
-            since = state.last_op
-        if now - since >= state.check_after:
+        if now - state.last_op >= state.check_after:
             self._check(now, ending=False)
         state.last_op = now
         state.used = True
@@ -102,10 +99,7 @@ class HeldConnection:
         """The driver's commit (after the check: a lost transaction raises, not commits)."""
         state = self._state
         now = _monotonic()
-        since = state.entry.checkout_at
-        if state.last_op > since:
-            since = state.last_op
-        if now - since >= state.check_after:
+        if now - state.last_op >= state.check_after:
             self._check(now, ending=False)
         state.last_op = now
         state.raw.commit()
@@ -118,10 +112,7 @@ class HeldConnection:
         its transaction back, and the new connection has nothing to roll back."""
         state = self._state
         now = _monotonic()
-        since = state.entry.checkout_at
-        if state.last_op > since:
-            since = state.last_op
-        if now - since >= state.check_after and self._check(now, ending=True):
+        if now - state.last_op >= state.check_after and self._check(now, ending=True):
             state.last_op = now
             return
         state.last_op = now
@@ -159,7 +150,7 @@ class HeldConnection:
             or driver.known_autocommit(state.raw) is None
         )
         if (open_transaction or session_changed) and not ending:
-            idle = now - _since(state)
+            idle = now - state.last_op
             with warden._lock:
                 warden._core.lost_held(now)
             raise lost_error(
@@ -202,14 +193,6 @@ class HeldConnection:
 
     def __repr__(self) -> str:
         return f"<HeldConnection {self._state.raw!r}>"
-
-
-def _since(state: _State) -> float:
-    """When the connection was last used: its last operation, or its checkout (a new
-    checkout starts the pause clock afresh)."""
-    checkout_at = state.entry.checkout_at
-    last_op = state.last_op
-    return checkout_at if checkout_at > last_op else last_op
 
 
 def driver_connection(conn: Any) -> Any:

@@ -226,12 +226,12 @@ class WardenPool(QueuePool):
                 raise
             self._warden._renewed(entry)
         record._poolwarden_entry = entry  # type: ignore[attr-defined]
-        if (
-            type(record.dbapi_connection) is not HeldConnection
-            and self._warden._held_check_after != _NEVER
-        ):
+        conn = record.dbapi_connection
+        if type(conn) is HeldConnection:
+            conn._state.last_op = entry.checkout_at  # a new borrower's pause starts now
+        elif self._warden._held_check_after != _NEVER:
             # Checked before statements after a pause in the borrower's hands.
-            record.dbapi_connection = HeldConnection(record.dbapi_connection, record, self, entry)
+            record.dbapi_connection = HeldConnection(conn, record, self, entry)
         return record
 
     def _do_return_conn(self, record: Any) -> None:
