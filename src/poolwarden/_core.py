@@ -75,9 +75,16 @@ class Backoff:
 class PoolCore:
     """Books of one pool: idle connections, holders, waiters, connects in flight, counters.
 
-    Idle connections form a stack (most recently used on top) so that surplus connections
-    stay idle long enough to be retired. Waiters form a FIFO queue; a connection that comes
-    back, or a new one, goes to the oldest waiter, and nothing is idle while anyone waits.
+    Idle connections are kept in the order they became idle (returned, opened or pinged):
+    the first has been idle longest. By default a checkout takes the last one, the most
+    recently used (LIFO), so that under light load surplus connections stay idle long
+    enough to be retired. With ``fifo`` set a checkout takes the first one, the idle
+    longest, and so rotates through every connection as SQLAlchemy's QueuePool does by
+    default. Retirement and keepalive rely only on that order, so they work for both:
+    ``idle_timeout`` retires from the front (the longest idle), keepalive pings the last
+    ``min_idle`` (the ones retirement spares). Waiters form a FIFO queue; a connection
+    that comes back, or a new one, goes to the oldest waiter, and nothing is idle while
+    anyone waits.
     """
 
     def __init__(
@@ -93,7 +100,10 @@ class PoolCore:
         self.max_overflow = max_overflow
         self.min_idle = min_idle
         self.max_connecting = max_connecting
+        #: Idle connections, longest idle first (see the class docstring).
         self.idle: list[Entry] = []
+        #: Hand out the connection idle longest instead of the most recently used one.
+        self.fifo = False
         #: Holders in checkout order (dicts keep insertion order): the first is the oldest.
         self.in_use: dict[Entry, None] = {}
         self.waiters: deque[Waiter] = deque()
@@ -137,11 +147,12 @@ class PoolCore:
 
     # -- checkout ------------------------------------------------------------------------
     def checkout(self, now: float) -> Entry | None:
-        """Take the most recently used idle connection, or ``None`` if there is none."""
+        """Take an idle connection — the most recently used one, or with ``fifo`` the one
+        idle longest — or ``None`` if there is none."""
         idle = self.idle
         if not idle:
             return None
-        entry = idle.pop()
+        entry = idle.pop(0) if self.fifo else idle.pop()
         # _hand_out, inlined: this is the hottest path of the pool.
         in_use = self.in_use
         in_use[entry] = None
@@ -221,7 +232,7 @@ class PoolCore:
         return self._place(entry, now)
 
     def discard(self, entry: Entry, retired: bool = False) -> None:
-        """Forget a connection taken from the idle stack that the shell found unusable (or
+        """Forget a connection taken from the idle list that the shell found unusable (or
         too old) before handing it out, and is closing: that checkout did not happen."""
         del self.in_use[entry]
         self.checkouts -= 1
@@ -232,7 +243,7 @@ class PoolCore:
         self.counters.closes += 1
 
     def _place(self, entry: Entry, now: float) -> tuple[Waiter | None, Entry | None]:
-        """Route a usable connection: to the oldest waiter, to the idle stack, or closed."""
+        """Route a usable connection: to the oldest waiter, to the idle list, or closed."""
         count = self.total() + 1  # ``entry`` too: it is in no list right now
         if self.closed or count > self.max_size:
             self.counters.closes += 1
@@ -375,11 +386,16 @@ class PoolCore:
     ) -> tuple[list[Entry], list[Entry]]:
         """Idle connections to retire (past their lifetime, or idle past ``idle_timeout``
         beyond ``min_idle``) and to ping (the ``min_idle`` that must survive, unused for
-        ``keepalive`` seconds). Both are taken off the idle stack."""
+        ``keepalive`` seconds). Both are taken off the idle list.
+
+        Both go by the list's order (longest idle first), whichever end checkouts take
+        from. With FIFO checkouts every connection is used in turn, so none is idle past
+        ``idle_timeout`` until the load falls below one checkout per connection per
+        ``idle_timeout``; then the pool shrinks until that many connections are left."""
         retire = [e for e in self.idle if now >= e.expires_at]
         keep = [e for e in self.idle if now < e.expires_at]
         if idle_timeout is not None:
-            # The stack's bottom holds the longest idle; keep the top min_idle regardless.
+            # The front holds the longest idle; keep the last min_idle regardless.
             spare = max(0, len(keep) - self.min_idle)
             stale = [e for e in keep[:spare] if now - e.last_used >= idle_timeout]
             retire += stale
@@ -434,7 +450,7 @@ class PoolCore:
         surplus: list[Entry] = []
         keep = max(self.pool_size, self.min_idle)
         while self.idle and (self.total() > self.max_size or len(self.idle) > keep):
-            # Oldest-used first: the bottom of the stack.
+            # Longest idle first: the front of the list.
             surplus.append(self.idle.pop(0))
         self.over_limit = self.total() > self.max_size
         self.counters.closes += len(surplus)

@@ -8,13 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+import sqlalchemy
+from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
 from poolwarden import PoolTimeout
 from poolwarden.sqlalchemy import WardenPool, WardenTimeout
 from tests.fakedb import FakeServer
+from tests.integration.test_drivers import dialect
 
 EVENTS = (
     "connect",
@@ -208,3 +210,44 @@ def test_logs_where_queuepool_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.clear()
     warden = run(WardenPool, scenario)[0]
     assert queue == ["sqlalchemy.pool.impl"] and warden == queue
+
+
+@pytest.mark.parametrize("use_lifo", [False, True])
+def test_connections_handed_out_in_queuepools_order(db_url: str, use_lifo: bool) -> None:
+    """``pool_use_lifo`` means the same on both pools: by default the connection idle
+    longest comes first (FIFO), with ``pool_use_lifo=True`` the most recently returned.
+    Connections are told apart by their server session id."""
+    session_id = text(
+        "SELECT CONNECTION_ID()" if dialect(db_url) == "mysql" else "SELECT pg_backend_pid()"
+    )
+
+    def trace(pool_class: type) -> list[int]:
+        engine = sqlalchemy.create_engine(
+            db_url, poolclass=pool_class, pool_size=3, max_overflow=0, pool_use_lifo=use_lifo
+        )
+        try:
+            first = [engine.connect() for _ in range(3)]
+            ids = [conn.execute(session_id).scalar() for conn in first]
+            for index in (1, 2, 0):  # idle from now on in this order
+                first[index].close()
+
+            def take() -> tuple[int, sqlalchemy.Connection]:
+                conn = engine.connect()
+                return ids.index(conn.execute(session_id).scalar()), conn
+
+            a, held_a = take()
+            held_a.close()
+            (b, held_b), (c, held_c) = take(), take()
+            held_b.close()
+            d, held_d = take()
+            held_c.close()
+            held_d.close()
+            return [a, b, c, d]
+        finally:
+            engine.dispose()
+            if isinstance(engine.pool, WardenPool):
+                engine.pool.close()
+
+    queue = trace(QueuePool)
+    assert queue == ([0, 0, 2, 0] if use_lifo else [1, 2, 0, 1])
+    assert trace(WardenPool) == queue

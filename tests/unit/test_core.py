@@ -7,6 +7,7 @@ import random
 import pytest
 
 from poolwarden._core import Backoff, PoolCore, Waiter
+from poolwarden._entry import Entry
 
 
 def make_core(
@@ -27,6 +28,13 @@ def open_one(core: PoolCore, now: float = 0.0) -> object:
     result = core.connect_succeeded(object(), now)
     assert result.wake is None and result.close is None
     return result
+
+
+def take(core: PoolCore, count: int, now: float) -> list[Entry]:
+    """Check out ``count`` idle connections."""
+    taken = [core.checkout(now) for _ in range(count)]
+    assert None not in taken
+    return [entry for entry in taken if entry is not None]
 
 
 def test_starts_empty_and_grows_on_demand() -> None:
@@ -51,6 +59,53 @@ def test_idle_reused_most_recently_used_first() -> None:
     core.checkin(first, 2.0, True)
     core.checkin(second, 3.0, True)
     assert core.checkout(4.0) is second
+
+
+@pytest.mark.parametrize("fifo", [False, True])
+def test_idle_order_lifo_or_fifo(fifo: bool) -> None:
+    core = make_core(pool_size=3)
+    core.fifo = fifo
+    for _ in range(3):
+        open_one(core)
+    a, b, c = take(core, 3, 1.0)
+    for entry, now in ((c, 2.0), (a, 3.0), (b, 4.0)):
+        core.checkin(entry, now, True)
+    # Idle in the order they came back; FIFO takes the one idle longest, LIFO the newest.
+    assert core.idle == [c, a, b]
+    order = [core.checkout(5.0) for _ in range(3)]
+    assert order == ([c, a, b] if fifo else [b, a, c])
+
+
+@pytest.mark.parametrize("fifo", [False, True])
+def test_retirement_and_keepalive_go_by_idle_time_in_either_order(fifo: bool) -> None:
+    core = make_core(pool_size=4, max_overflow=0, min_idle=1)
+    core.fifo = fifo
+    for _ in range(4):
+        open_one(core)
+    held = take(core, 4, 0.0)
+    for entry, now in zip(held, (1.0, 2.0, 3.0, 4.0), strict=True):
+        core.checkin(entry, now, True)
+    # Due first: the longest idle beyond min_idle (idle_timeout), then the survivor's ping.
+    assert core.next_maintenance(5.0, idle_timeout=10.0, keepalive=8.0) == 11.0
+    retire, ping = core.due_for_maintenance(12.5, idle_timeout=10.0, keepalive=8.0)
+    assert retire == held[:2]  # idle 11.5 and 10.5 s; the third only 9.5 s
+    assert ping == held[3:]  # the one min_idle keeps, unused for 8.5 s
+    assert core.idle == [held[2]]
+    assert core.maintained(held[3], True, 12.6) == (None, None)
+    assert core.idle == [held[2], held[3]]  # the pinged one counts as just used
+
+
+@pytest.mark.parametrize("fifo", [False, True])
+def test_shrinking_closes_the_longest_idle_in_either_order(fifo: bool) -> None:
+    core = make_core(pool_size=3, max_overflow=0)
+    core.fifo = fifo
+    for _ in range(3):
+        open_one(core)
+    held = take(core, 3, 0.0)
+    for entry, now in zip((held[1], held[2], held[0]), (1.0, 2.0, 3.0), strict=True):
+        core.checkin(entry, now, True)
+    assert core.resize(1, 0) == [held[1], held[2]]
+    assert core.idle == [held[0]]
 
 
 def test_returned_connection_goes_to_oldest_waiter() -> None:

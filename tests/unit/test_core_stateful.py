@@ -8,7 +8,13 @@ import random
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from poolwarden._core import PoolCore, Waiter
 from poolwarden._entry import Entry
@@ -37,6 +43,10 @@ class CoreMachine(RuleBasedStateMachine):
     def _start(self) -> None:
         self.ready += self.core.opens_wanted(self.now)
 
+    @initialize(fifo=st.booleans())
+    def order(self, fifo: bool) -> None:
+        self.core.fifo = fifo
+
     @rule(dt=st.floats(min_value=0.0, max_value=3.0))
     def tick(self, dt: float) -> None:
         self.now += dt
@@ -45,8 +55,10 @@ class CoreMachine(RuleBasedStateMachine):
     def checkout(self) -> None:
         if self.core.closed:
             return
+        idle = list(self.core.idle)
         entry = self.core.checkout(self.now)
         if entry is not None:
+            assert entry is idle[0 if self.core.fifo else -1], "handed out in the wrong order"
             assert entry not in self.holders
             self.holders.append(entry)
             return
@@ -122,6 +134,12 @@ class CoreMachine(RuleBasedStateMachine):
     def housekeeping(self, idle_timeout: float | None, keepalive: float | None) -> None:
         retire, ping = self.core.due_for_maintenance(self.now, idle_timeout, keepalive)
         assert not set(retire) & set(ping)
+        if idle_timeout is not None:
+            # Only the last min_idle may stay idle past the timeout, whichever end
+            # checkouts take from.
+            idle = self.core.idle
+            spare = idle[: max(0, len(idle) - self.core.min_idle)]
+            assert all(self.now - e.last_used < idle_timeout for e in spare)
         self.pinging += ping
         self._start()
 
@@ -157,6 +175,12 @@ class CoreMachine(RuleBasedStateMachine):
         assert not set(core.idle) & set(core.in_use)
         assert not set(self.pinging) & (set(core.idle) | set(core.in_use))
         assert core.maintaining == len(self.pinging)
+
+    @invariant()
+    def idle_in_order_of_last_use(self) -> None:
+        # Retirement and keepalive take their connections by this order, in both modes.
+        last_used = [e.last_used for e in self.core.idle]
+        assert last_used == sorted(last_used)
 
     @invariant()
     def within_limits(self) -> None:

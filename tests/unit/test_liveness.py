@@ -67,6 +67,22 @@ def test_ping_only_after_idle_threshold(make_pool: Any) -> None:
     assert raw.pings == 1 and pool.stats().pings == 1
 
 
+@pytest.mark.parametrize("fifo", [False, True])
+def test_fifo_under_light_load_pings_at_checkout(make_pool: Any, fifo: bool) -> None:
+    """FIFO's cost (WardenPool's default order): one request every 2 s through four
+    connections leaves each idle 8 s when its turn comes, past ping_after_idle. LIFO
+    reuses the one just returned, which needs no ping."""
+    clock = FakeClock()
+    pool = make_pool(pool_size=4, max_overflow=0, ping_after_idle=5.0, clock=clock)
+    pool._core.fifo = fifo
+    open_idle(pool, 4)
+    for _ in range(8):
+        clock.advance(2.0)
+        pool.getconn().close()
+    # FIFO: the first two were idle 2 s and 4 s; every later one 6 s or more.
+    assert pool.stats().pings == (6 if fifo else 0)
+
+
 def test_pre_ping_pings_every_checkout(make_pool: Any) -> None:
     pool = make_pool(pool_size=1, pre_ping=True)
     (raw,) = open_idle(pool, 1)

@@ -8,7 +8,13 @@ import time
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from poolwarden import ConnectionLost, Pool, PoolClosed, PooledConnection, PoolTimeout
 from tests.fakedb import ACCESS_DENIED, FakeAdapter, FakeServer, OperationalError
@@ -27,6 +33,10 @@ class PoolMachine(RuleBasedStateMachine):
             held_check_after=0,  # check before every operation: no waiting in tests
         )
         self.held: list[PooledConnection] = []
+
+    @initialize(fifo=st.booleans())
+    def order(self, fifo: bool) -> None:
+        self.pool._core.fifo = fifo  # WardenPool's default; poolwarden.Pool's is LIFO
 
     def teardown(self) -> None:
         for conn in self.held:

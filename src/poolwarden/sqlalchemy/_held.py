@@ -16,6 +16,7 @@ driver's own, so dialect code that inspects them sees no difference.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._messages import lost_error
@@ -30,20 +31,50 @@ if TYPE_CHECKING:
 __all__ = ["HeldConnection", "driver_connection", "unwrapped"]
 
 
+#: ``time.monotonic``, read twice per request: one global lookup instead of two.
+_monotonic = time.monotonic
+
+
 class _State:
     """A HeldConnection's own fields, kept apart so that setting an attribute on the
     HeldConnection itself always reaches the driver's connection."""
 
-    __slots__ = ("entry", "last_op", "raw", "session_changed", "used")
+    __slots__ = (
+        "check_after",
+        "entry",
+        "inner",
+        "last_op",
+        "needs_rollback",
+        "raw",
+        "session_changed",
+        "used",
+    )
 
-    def __init__(self, raw: Any, entry: Entry) -> None:
+    def __init__(
+        self,
+        raw: Any,
+        entry: Entry,
+        check_after: float,
+        driver: BaseAdapter,
+        inner: Callable[[Any], Any],
+    ) -> None:
         self.raw = raw
         self.entry = entry
+        #: The pool's ``held_check_after`` (fixed for its life), read on every statement:
+        #: kept here rather than looked up through the pools each time.
+        self.check_after = check_after
+        #: The driver adapter's ``needs_rollback`` (the driver is known from the first
+        #: connection, opened before any record is checked out).
+        self.needs_rollback = driver.needs_rollback
+        #: The connection the driver's adapter speaks about, in ``raw`` (the same, but for
+        #: SQLAlchemy's adapters around asyncio drivers' connections).
+        self.inner = inner
         #: A driver method the wrapper does not know was called (select_db, set_session,
         #: ...): the session may differ from a new one's for the rest of its life.
         self.session_changed = False
-        #: When the last statement or transaction end started (monotonic seconds).
-        self.last_op = time.monotonic()
+        #: When the last statement or transaction end started, or the connection was
+        #: checked out if later (monotonic seconds): the start of the current pause.
+        self.last_op = _monotonic()
         #: A cursor was opened since the last commit or rollback: a transaction may be open.
         self.used = False
 
@@ -54,7 +85,10 @@ class HeldConnection:
     __slots__ = ("_pool", "_record", "_state")
 
     def __init__(self, raw: Any, record: _ConnectionRecord, pool: WardenPool, entry: Entry):
-        object.__setattr__(self, "_state", _State(raw, entry))
+        state = _State(
+            raw, entry, pool._warden._held_check_after, pool._records.driver, pool._held_inner
+        )
+        object.__setattr__(self, "_state", state)
         object.__setattr__(self, "_record", record)
         object.__setattr__(self, "_pool", pool)
 
@@ -66,18 +100,20 @@ class HeldConnection:
     def cursor(self, *args: Any, **kwargs: Any) -> Any:
         """The driver's cursor, after the held-connection check if one is due."""
         state = self._state
-        now = time.monotonic()
-        if now - _since(state) >= self._pool._warden._held_check_after:
+        now = _monotonic()
+        if now - state.last_op >= state.check_after:
             self._check(now, ending=False)
         state.last_op = now
         state.used = True
-        return state.raw.cursor(*args, **kwargs)
+        if args or kwargs:
+            return state.raw.cursor(*args, **kwargs)
+        return state.raw.cursor()
 
     def commit(self) -> None:
         """The driver's commit (after the check: a lost transaction raises, not commits)."""
         state = self._state
-        now = time.monotonic()
-        if now - _since(state) >= self._pool._warden._held_check_after:
+        now = _monotonic()
+        if now - state.last_op >= state.check_after:
             self._check(now, ending=False)
         state.last_op = now
         state.raw.commit()
@@ -89,16 +125,18 @@ class HeldConnection:
         not open one). A dead connection is replaced instead: the server has already rolled
         its transaction back, and the new connection has nothing to roll back."""
         state = self._state
-        now = time.monotonic()
-        if now - _since(state) >= self._pool._warden._held_check_after and self._check(
-            now, ending=True
-        ):
+        now = _monotonic()
+        if now - state.last_op >= state.check_after and self._check(now, ending=True):
             state.last_op = now
             return
         state.last_op = now
-        pool = self._pool
-        if _may_be_in_transaction(pool._records.driver, pool._held_inner(state.raw)):
-            state.raw.rollback()
+        raw = state.raw
+        try:
+            needed = state.needs_rollback(state.inner(raw))
+        except Exception:
+            needed = True  # let the driver's own rollback say what is wrong
+        if needed:
+            raw.rollback()
         state.used = False
 
     def close(self) -> None:
@@ -126,7 +164,7 @@ class HeldConnection:
             or driver.known_autocommit(inner) is None
         )
         if (open_transaction or session_changed) and not ending:
-            idle = now - _since(state)
+            idle = now - state.last_op
             with warden._lock:
                 warden._core.lost_held(now)
             raise lost_error(
@@ -170,21 +208,6 @@ class HeldConnection:
 
     def __repr__(self) -> str:
         return f"<HeldConnection {self._state.raw!r}>"
-
-
-def _since(state: _State) -> float:
-    """When the connection was last used: its last operation, or its checkout (a new
-    checkout starts the pause clock afresh)."""
-    checkout_at = state.entry.checkout_at
-    last_op = state.last_op
-    return checkout_at if checkout_at > last_op else last_op
-
-
-def _may_be_in_transaction(driver: BaseAdapter, raw: Any) -> bool:
-    try:
-        return driver.needs_rollback(raw)
-    except Exception:
-        return True  # let the driver's own rollback say what is wrong
 
 
 def driver_connection(conn: Any) -> Any:
