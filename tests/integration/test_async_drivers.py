@@ -150,6 +150,20 @@ async def test_held_connection_killed_without_transaction_is_replaced(async_db_u
         assert pool.stats().held_replaced == 1
 
 
+async def test_held_connection_killed_while_the_loop_was_blocked(async_db_url: str) -> None:
+    """The borrower blocked the event loop (CPU work, a blocking call) while the server
+    killed its connection: the loop never read the end of the stream, and the check
+    before the next statement must find it all the same."""
+    async with AsyncPool(async_db_url, pool_size=1, held_check_after=0.2) as pool:
+        async with pool.connection() as conn:
+            victim = await conn_id(conn, async_db_url)
+            await conn.commit()
+            kill(async_db_url, victim)
+            time.sleep(0.5)  # blocks the loop: nothing reads the socket meanwhile
+            assert await conn_id(conn, async_db_url) != victim  # no error: replaced
+        assert pool.stats().held_replaced == 1
+
+
 async def test_held_connection_killed_in_a_transaction_says_so(
     async_db_url: str, atable: str
 ) -> None:

@@ -38,7 +38,7 @@ async def check_held(
     the loss forgets it. A connection judged dead is pinged once, which cannot hurt a dead
     connection and yields the driver's own error to report.
     """
-    if probe is None or not probe():
+    if probe is None or not adapter.held_probe(raw, probe):
         return None  # nothing arrived: the server has not closed it
     try:
         # Drivers that report the server's transaction state (libpq, sqlite3) are asked

@@ -206,6 +206,11 @@ class BaseAdapter:
         (MySQL drivers put error code 2013 first)."""
         return (message,)
 
+    def held_probe(self, raw: Any, probe: Callable[[], Any]) -> bool:
+        """The probe before a held connection's next operation (``probe`` is the one its
+        idle checks use): truthy when the server may have closed it."""
+        return bool(probe())
+
     def held_readable_means_dead(self, raw: Any) -> bool:
         """The socket of a connection *in a borrower's hands* is readable: is it gone?
         Unlike an idle pooled connection it may hold a result the borrower has not read

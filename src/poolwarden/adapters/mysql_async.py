@@ -71,15 +71,22 @@ class _AsyncMySQLAdapter(MySQLBase, AsyncAdapter):
         raise NotImplementedError
 
     def probe_for(self, raw: Any) -> Callable[[], Any] | None:
-        """The driver's state, then a poll of the socket for bytes the loop has not read
-        yet: truthy when the server closed the connection or wrote unasked."""
+        """The driver's state: truthy when the loop saw the server close the connection or
+        write unasked. No poll of the socket: the loop itself reads it between the tasks'
+        steps, so a poll would only see what arrived during the current step, at the cost
+        of a system call on every checkout (3% of an engine request)."""
         if self._transport(raw) is None:
             return None
-        stirred = self._stirred(raw)
+        return self._stirred(raw)
+
+    def held_probe(self, raw: Any, probe: Callable[[], Any]) -> bool:
+        """The driver's state, then a poll of the socket: a borrower that kept its
+        connection may have blocked the loop all along (CPU work, a blocking call), so
+        the loop may not have read what the server sent."""
+        if probe():
+            return True
         poll = make_probe(self.fileno(raw))
-        if poll is None:
-            return stirred
-        return lambda: stirred() or poll()
+        return poll is not None and bool(poll())
 
     def held_readable_means_dead(self, raw: Any) -> bool:
         """As for the sync drivers, but the unread bytes may sit in the loop's buffer
