@@ -15,6 +15,9 @@ with ``pool_pre_ping=True``; asyncmy and aiomysql; 1 task and 64 concurrent task
 connections. Contenders take turns within each round (the order rotating), each sample
 runs for a fixed time, and the figures are medians over rounds: a machine whose speed
 drifts slows every contender alike.
+
+Part C runs 64 tasks on 16 connections for a few seconds and shows the slowest request and
+the spread of requests per task: whether some tasks starve while others barge ahead.
 """
 
 from __future__ import annotations
@@ -204,6 +207,55 @@ async def part_engines(s: Settings, driver: str) -> tuple[list[str], dict[str, f
     return rows, figures
 
 
+# -- part C: fairness under contention --------------------------------------------------
+async def contend(engine: Any, select: Any, seconds: float) -> tuple[list[int], float]:
+    """Requests each of ``TASKS`` tasks completed in ``seconds``, and the slowest one."""
+    done = [0] * TASKS
+    slowest = 0.0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(index: int) -> None:
+        nonlocal slowest
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            async with engine.connect() as conn:
+                await conn.execute(select)
+            slowest = max(slowest, time.perf_counter() - started)
+            done[index] += 1
+
+    await asyncio.gather(*(worker(i) for i in range(TASKS)))
+    return done, slowest
+
+
+async def part_fairness(s: Settings) -> list[str]:
+    """64 tasks on 16 connections for a while: the slowest request and the spread of
+    completed requests per task, which show whether some tasks starve."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from poolwarden.sqlalchemy import AsyncWardenPool
+
+    url = f"mysql+asyncmy://{MYSQL}"
+    engines = {
+        WARDEN: create_async_engine(
+            url, poolclass=AsyncWardenPool, pool_size=SIZE, max_overflow=0
+        ),
+        DEFAULT: create_async_engine(url, pool_size=SIZE, max_overflow=0),
+    }
+    select = text("SELECT 1")
+    seconds = 0.2 if s.rounds < 5 else 3.0
+    rows = [
+        f"| pool ({SIZE} connections, {TASKS} tasks, {seconds:g} s) | requests "
+        "| slowest request (ms) | requests per task, min-max |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, engine in engines.items():
+        done, slowest = await contend(engine, select, seconds)
+        rows.append(f"| {name} | {sum(done)} | {slowest * 1000:.0f} | {min(done)}-{max(done)} |")
+        await engine.dispose()
+    return rows
+
+
 def header() -> str:
     packages = ", ".join(
         f"{name} {version(name)}"
@@ -233,6 +285,9 @@ async def run(s: Settings) -> str:
             "",
             f"### Async engine requests (connect, SELECT 1, close), pools of {SIZE}",
             *engine_rows,
+            "",
+            "### Fairness under contention (asyncmy)",
+            *await part_fairness(s),
         ]
     )
 
