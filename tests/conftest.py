@@ -71,7 +71,12 @@ def postgres_driver(request: pytest.FixtureRequest) -> str:
 )
 def db_url(request: pytest.FixtureRequest) -> str:
     """A URL for each supported server driver."""
-    dialect, _, driver = str(request.param).partition("+")
+    return reachable_url(str(request.param))
+
+
+def reachable_url(scheme: str) -> str:
+    """The test server's URL for ``dialect+driver``, once the server answers."""
+    dialect, _, driver = scheme.partition("+")
     if dialect == "mysql":
         _check("mysql")
         return mysql_url(driver)
@@ -112,9 +117,4 @@ ASYNC_URLS = ("mysql+asyncmy", "mysql+aiomysql", "postgresql+psycopg")
 @pytest.fixture(params=ASYNC_URLS)
 def async_db_url(request: pytest.FixtureRequest) -> str:
     """A URL for each supported asyncio driver (for poolwarden.AsyncPool)."""
-    dialect, _, driver = str(request.param).partition("+")
-    if dialect == "mysql":
-        _check("mysql")
-        return mysql_url(driver)
-    _check("postgres")
-    return postgres_url(driver)
+    return reachable_url(str(request.param))

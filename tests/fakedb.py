@@ -14,7 +14,7 @@ import socket
 import threading
 from typing import Any
 
-from poolwarden.adapters import Adapter
+from poolwarden.adapters import Adapter, BaseAdapter
 
 
 class Error(Exception):
@@ -197,17 +197,11 @@ class FakeServer:
         return [c for c in self.connections if c.open]
 
 
-class FakeAdapter(Adapter):
-    """What poolwarden would know of this driver."""
+class FakeRules(BaseAdapter):
+    """What poolwarden would know of this driver without I/O (both kinds of adapter)."""
 
     name = "fake"
     dialect = "fake"
-
-    def __init__(self, server: FakeServer) -> None:
-        import tests.fakedb as module
-
-        super().__init__(module, server.connect)
-        self.server = server
 
     def is_closed(self, raw: Any) -> bool:
         return not raw.open
@@ -215,20 +209,11 @@ class FakeAdapter(Adapter):
     def fileno(self, raw: Any) -> int | None:
         return raw.sock.fileno() if raw.open else None
 
-    def server_idle_timeout(self, raw: Any) -> float | None:
-        return self.server.idle_timeout
-
-    def ping(self, raw: Any) -> None:
-        raw.ping()
-
     def needs_rollback(self, raw: Any) -> bool:
         return bool(raw.in_transaction)
 
     def can_reset_session(self) -> bool:
         return True
-
-    def reset_session(self, raw: Any) -> None:
-        raw.reset()
 
     def is_disconnect(self, exc: BaseException, raw: Any = None) -> bool:
         return (
@@ -239,3 +224,22 @@ class FakeAdapter(Adapter):
 
     def is_retryable_connect_error(self, exc: BaseException) -> bool:
         return isinstance(exc, OperationalError) and exc.args[0] == SERVER_DOWN
+
+
+class FakeAdapter(FakeRules, Adapter):
+    """What poolwarden would know of this driver."""
+
+    def __init__(self, server: FakeServer) -> None:
+        import tests.fakedb as module
+
+        super().__init__(module, server.connect)
+        self.server = server
+
+    def server_idle_timeout(self, raw: Any) -> float | None:
+        return self.server.idle_timeout
+
+    def ping(self, raw: Any) -> None:
+        raw.ping()
+
+    def reset_session(self, raw: Any) -> None:
+        raw.reset()

@@ -7,15 +7,7 @@ import asyncio
 from typing import Any
 
 from poolwarden.adapters import AsyncAdapter
-from tests.fakedb import (
-    GONE,
-    LOST,
-    SERVER_DOWN,
-    Error,
-    FakeConnection,
-    FakeServer,
-    OperationalError,
-)
+from tests.fakedb import SERVER_DOWN, FakeConnection, FakeRules, FakeServer, OperationalError
 
 
 class AsyncFakeCursor:
@@ -96,11 +88,8 @@ class AsyncFakeServer:
             self.sync.connect_delay = connect_delay
 
 
-class AsyncFakeAdapter(AsyncAdapter):
+class AsyncFakeAdapter(FakeRules, AsyncAdapter):
     """What poolwarden would know of this driver (as ``tests.fakedb.FakeAdapter``)."""
-
-    name = "fake"
-    dialect = "fake"
 
     def __init__(self, server: AsyncFakeServer) -> None:
         import tests.fakedb as module
@@ -108,33 +97,11 @@ class AsyncFakeAdapter(AsyncAdapter):
         super().__init__(module, server.connect)
         self.server = server
 
-    def is_closed(self, raw: Any) -> bool:
-        return not raw.open
-
-    def fileno(self, raw: Any) -> int | None:
-        return raw.sock.fileno() if raw.open else None
-
     async def server_idle_timeout(self, raw: Any) -> float | None:
         return self.server.sync.idle_timeout
 
     async def ping(self, raw: Any) -> None:
         await raw.ping()
 
-    def needs_rollback(self, raw: Any) -> bool:
-        return bool(raw.in_transaction)
-
-    def can_reset_session(self) -> bool:
-        return True
-
     async def reset_session(self, raw: Any) -> None:
         await raw.reset()
-
-    def is_disconnect(self, exc: BaseException, raw: Any = None) -> bool:
-        return (
-            isinstance(exc, Error)
-            and bool(exc.args)
-            and exc.args[0] in (GONE, LOST, SERVER_DOWN, 0)
-        )
-
-    def is_retryable_connect_error(self, exc: BaseException) -> bool:
-        return isinstance(exc, OperationalError) and exc.args[0] == SERVER_DOWN
