@@ -374,8 +374,7 @@ class PooledCursor:
         conn._live()
         conn._activity = IN_TRANSACTION
         try:
-            result = getattr(self._cursor, method)(*args, **kwargs)
-            return result
+            return getattr(self._cursor, method)(*args, **kwargs)
         except BaseException as exc:
             conn._failed(exc)
             raise

@@ -426,10 +426,10 @@ class AsyncPooledCursor:
         conn._live()
         conn._activity = IN_TRANSACTION
         try:
-            result = getattr(self._cursor, method)(*args, **kwargs)
-            if ASYNC:
-                result = await maybe_await(result)  # psycopg's nextset() is a plain method
-            return result
+            if ASYNC:  # awaited if need be: psycopg's nextset() is a plain method
+                return await maybe_await(getattr(self._cursor, method)(*args, **kwargs))
+            else:
+                return getattr(self._cursor, method)(*args, **kwargs)
         except BaseException as exc:
             conn._failed(exc)
             raise
