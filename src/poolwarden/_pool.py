@@ -28,15 +28,14 @@ from ._config import (
 )
 from ._core import PoolCore, Waiter
 from ._entry import Entry
-from ._held import HeldVerdict, check_held
+from ._held import Holders
 from ._housekeeper import Housekeeper
 from ._io import ConnectionIO
-from ._messages import lost_error, timeout_message
+from ._messages import timeout_message
 from ._proxy import PooledConnection
 from ._stats import PoolStats
 from .adapters import Adapter, for_target
 from .errors import (
-    ConnectionLost,
     ConnectionReturned,
     PoolClosed,
     PoolError,
@@ -49,7 +48,7 @@ __all__ = ["Pool"]
 log = logging.getLogger("poolwarden")
 
 
-class Pool(Background):
+class Pool(Background, Holders):
     """A thread-safe pool of DB-API connections that never hands out a dead one.
 
     ``target`` is an SQLAlchemy-style URL (``mysql+pymysql://user:pw@host:3306/db``,
@@ -436,55 +435,6 @@ class Pool(Background):
             )
         if interrupted is not None:
             raise interrupted
-
-    # -- connections held by borrowers ---------------------------------------------------
-    def _held_verdict(self, entry: Entry, used: bool) -> HeldVerdict | None:
-        """Is the connection a borrower kept unused dead? (See ``_held.check_held``.)"""
-        io = self._io
-        return check_held(io.adapter, entry.raw, entry.probe, used, io.validation_timeout)
-
-    def _held_lost(
-        self, entry: Entry, idle: float, open_transaction: bool, session_changed: bool
-    ) -> ConnectionLost:
-        """A held connection died with a transaction open, or with session state a new
-        connection would lack: it is closed when it comes back, older idle ones become
-        suspect, and the borrower gets this error."""
-        entry.broken = True
-        with self._lock:
-            self._core.lost_held(self._now())
-        log.warning(
-            "connection #%d, checked out at %s, was lost after %.1f s unused, with %s",
-            entry.id,
-            entry.site(),
-            idle,
-            "a transaction open" if open_transaction else "its session state changed",
-        )
-        return lost_error(
-            self._adapter, idle, self._server_idle_timeout, open_transaction, session_changed
-        )
-
-    def _replace_held(self, entry: Entry) -> Any:
-        """Put a new connection into the dead one's place, in the borrower's hands: the
-        same slot, so no other borrower waits for it. Returns the new driver connection;
-        if connecting fails, the error propagates and the entry is closed on return."""
-        entry.broken = True
-        raw, probe = self._io.open()
-        now = self._now()
-        with self._lock:
-            dead, entry.raw, entry.probe, entry.broken = entry.raw, raw, probe, False
-            self._core.replaced_held(entry, now)
-        log.info("connection #%d died while held unused and was replaced", entry.id)
-        try:  # last: an interruption here leaves the books right, only a socket to collect
-            self._io.adapter.discard(dead, "held connection found dead")
-        except Exception as exc:
-            log.debug("discarding connection #%d failed: %r", entry.id, exc)
-        return raw
-
-    def _suspect_others(self) -> None:
-        """A borrower's operation hit a disconnect: ping every idle connection checked
-        before now before it is handed out (instead of reconnecting them all at once)."""
-        with self._lock:
-            self._core.suspect_all(self._now())
 
     # -- management ----------------------------------------------------------------------
     def resize(
