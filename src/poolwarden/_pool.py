@@ -219,6 +219,16 @@ class Pool(Background, Holders):
     def _acquire(self, timeout: float | None, frame: FrameType) -> Entry:
         """Check out an entry for the caller at ``frame``: the body of :meth:`connection`,
         also used by pools that hand out their own proxies (SQLAlchemy's)."""
+        entry, now, fit = self._take_idle(frame)
+        if entry is None or not fit:
+            entry = self._checkout_slowly(entry, timeout, now, frame)
+        return self._checked_out(entry, now, frame)
+
+    def _take_idle(self, frame: FrameType) -> tuple[Entry | None, float, bool]:
+        """The part of a checkout that needs no I/O, the whole of it most times: an idle
+        entry (or None), the time, and whether the entry passed the quick checks. (Kept
+        apart so that SQLAlchemy's asyncio pool need not go through the event loop when
+        nothing waits.)"""
         now = self._now()
         core = self._core
         with self._lock:
@@ -226,19 +236,30 @@ class Pool(Background, Holders):
                 raise PoolClosed(f"the pool {self.name} is closed")
             entry = core.checkout(now)
         if entry is None:
-            entry = self._wait(timeout, now, frame)
-        else:
-            entry.site_code = frame.f_code
-            entry.site_lasti = frame.f_lasti
-            # The quick checks; only a connection that fails one costs more.
-            if (
-                now >= entry.expires_at
-                or now - entry.last_used >= self._ping_after_idle
-                or entry.checked_at <= core.suspect_before
-                or (entry.probe is not None and entry.probe())
-            ):
-                entry = self._revalidate(entry, timeout, now, frame)
-        if core.min_idle or self._leak_threshold is not None:
+            return None, now, False
+        entry.site_code = frame.f_code
+        entry.site_lasti = frame.f_lasti
+        # The quick checks; only a connection that fails one costs more.
+        fit = not (
+            now >= entry.expires_at
+            or now - entry.last_used >= self._ping_after_idle
+            or entry.checked_at <= core.suspect_before
+            or (entry.probe is not None and entry.probe())
+        )
+        return entry, now, fit
+
+    def _checkout_slowly(
+        self, entry: Entry | None, timeout: float | None, now: float, frame: FrameType
+    ) -> Entry:
+        """The rest of a checkout that :meth:`_take_idle` could not finish: wait for a
+        connection, or check the one it found properly."""
+        if entry is None:
+            return self._wait(timeout, now, frame)
+        return self._revalidate(entry, timeout, now, frame)
+
+    def _checked_out(self, entry: Entry, now: float, frame: FrameType) -> Entry:
+        """The end of every checkout (leak-detection bookkeeping when it is on)."""
+        if self._core.min_idle or self._leak_threshold is not None:
             self._after_checkout(entry, now, frame)
         return entry
 
@@ -371,7 +392,7 @@ class Pool(Background, Holders):
     def _release(self, entry: Entry) -> None:
         """File an entry that needs no reset: the body of :meth:`putconn` for untouched
         connections, also used by pools whose own proxies did the reset (SQLAlchemy's)."""
-        if entry.leak_reported or self._orphans:
+        if self._release_needs_io(entry):
             self._give_back(entry, UNTOUCHED, None)
             if self._orphans:
                 self._reclaim_orphans()
@@ -379,6 +400,11 @@ class Pool(Background, Holders):
         close = self._file_untouched(entry)
         if close is not None:
             self._close_and_refill(close)
+
+    def _release_needs_io(self, entry: Entry) -> bool:
+        """Whether returning an untouched ``entry`` needs more than :meth:`_file_untouched`:
+        a leak report to close, or connections of cancelled tasks to reclaim."""
+        return entry.leak_reported or bool(self._orphans)
 
     def _file_untouched(self, entry: Entry) -> Entry | None:
         """The books of an unremarkable return, without I/O: the waiter it goes to is

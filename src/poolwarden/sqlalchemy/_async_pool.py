@@ -71,21 +71,31 @@ class AsyncWardenPool(WardenPool):
         return AsyncPool(creator, adapter=self._records, name=f"AsyncWardenPool {label}", **kwargs)
 
     def _checkout_entry(self) -> Entry:
-        # Each call into the inner pool goes through await_only, even when the coroutine
-        # would finish without waiting: stepping it here instead would run its nested
-        # greenlet_spawn calls (closing a dead record) under this greenlet, whose switches
-        # then cross when the coroutine waits.
-        entry: Entry = await_only(self._warden._acquire(None, _user_frame(_awaiting_frame())))
-        return entry
+        # An idle connection that passes the quick checks is taken here, without I/O; the
+        # rest (waiting, a ping, replacing a dead one) goes through await_only. Stepping
+        # that coroutine here instead would run its nested greenlet_spawn calls (closing a
+        # dead record) under this greenlet, whose switches then cross when it waits.
+        warden = self._warden
+        frame = _user_frame(_awaiting_frame())
+        entry, now, fit = warden._take_idle(frame)
+        if entry is None or not fit:
+            entry = await_only(warden._checkout_slowly(entry, None, now, frame))
+        return warden._checked_out(entry, now, frame)
 
     def _checkin_entry(self, entry: Entry) -> None:
-        if in_greenlet():
-            await_only(self._warden._release(entry))
+        warden = self._warden
+        if in_greenlet() and warden._release_needs_io(entry):
+            await_only(warden._release(entry))
             return
-        # From the garbage collector, outside any greenlet: SQLAlchemy has already
-        # detached the record from its connection, so filing it needs no I/O.
-        close = self._warden._file_untouched(entry)
-        if close is not None:
+        # The usual return needs no I/O, only a waiter woken: filed here, without a trip
+        # through the event loop. (From the garbage collector, outside any greenlet,
+        # SQLAlchemy has already detached the record from its connection.)
+        close = warden._file_untouched(entry)
+        if close is None:
+            return
+        if in_greenlet():
+            await_only(warden._close_and_refill(close))
+        else:
             close.raw.close()
 
     def _held_inner(self, dbapi_connection: Any) -> Any:
