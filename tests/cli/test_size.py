@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import Cli, MySQLUser, one_error_line, table_row
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -67,7 +69,8 @@ def test_size_on_mariadb_with_report(cli: Cli, mysql: str, tmp_path: Path, chrom
     assert all(c["requests"] > 0 and c["errors"] == 0 for c in cells)
     for cell in cells:
         assert cell["latency_ms"]["p50"] <= cell["latency_ms"]["p95"] <= cell["latency_ms"]["p99"]
-        assert abs(cell["throughput"] - cell["requests"] / cell["seconds"]) < 1
+        # Both figures are rounded in the report (seconds to 0.1 ms): compare relatively.
+        assert cell["throughput"] == pytest.approx(cell["requests"] / cell["seconds"], rel=2e-3)
     advice = data["recommendation"]
     assert advice["pool_size"] in (1, 2) and advice["max_overflow"] >= 0
     # The table shows each measurement with the numbers of the JSON report.
@@ -123,16 +126,19 @@ def test_size_never_runs_longer_than_asked(cli: Cli, mysql: str, tmp_path: Path)
                "--concurrency", "1", "--pool-sizes", "1")  # fmt: skip
     assert time.perf_counter() - began < 2.0 + 0.5
     assert slow.status == 2
-    assert "did not finish within the 0.5 s left of --duration (2 s)" in slow.err
+    # What is left depends on how long connecting and the first statements took.
+    assert re.search(r"did not finish within the [0-9.]+ s left of --duration \(2 s\)", slow.err)
 
 
 def test_cells_not_measured_are_left_out(
     cli: Cli, limited_user: MySQLUser, tmp_path: Path
 ) -> None:
-    # The account may open 3 connections: a pool of 8 cannot be opened (1203/1226).
+    # The account may open 3 connections: a pool of 8 cannot be opened (1203/1226). 6 s:
+    # the fourth connect is refused only after three have opened, and PyMySQL's connects
+    # (a TLS context each) took 50 ms of CPU here.
     run = cli(
         "size", limited_user.url(), "--query", "SELECT 1", "--pool-sizes", "1,8",
-        "--concurrency", "8", "--duration", "2", "--report", str(tmp_path / "r.html"),
+        "--concurrency", "8", "--duration", "6", "--report", str(tmp_path / "r.html"),
     )  # fmt: skip
     assert run.status == 0, run.output
     assert table_row(run.out, "        8")[:2] == ["not measured", "-"]
@@ -159,7 +165,7 @@ def test_failed_requests_do_not_count(cli: Cli, mysql: str, tmp_path: Path) -> N
     # with that many failures nothing is recommended.
     sql = "SELECT IF(RAND() < 0.5, 1, (SELECT 1 UNION SELECT 2))"
     report = tmp_path / "r.html"
-    run = cli("size", mysql, "--query", sql, "--duration", "1", "--pool-sizes", "1",
+    run = cli("size", mysql, "--query", sql, "--duration", "3", "--pool-sizes", "1",
               "--concurrency", "2", "--report", str(report))  # fmt: skip
     # The first run of the workload may fail already: then it is reported as such.
     if run.status == 2:
@@ -180,7 +186,8 @@ def test_size_report_never_holds_the_password(
     cli: Cli, password_user: MySQLUser, tmp_path: Path
 ) -> None:
     url = f"mysql+pymysql://{password_user.name}@127.0.0.1:3306/test?password={password_user.password}"
-    run = cli("size", url, "--query", "SELECT 1", "--duration", "1", "--pool-sizes", "1",
+    # 3 s: on a slow machine connecting and the first run of the workload can take most of 1 s.
+    run = cli("size", url, "--query", "SELECT 1", "--duration", "3", "--pool-sizes", "1",
               "--concurrency", "1", "--report", str(tmp_path / "r.html"), "--debug")  # fmt: skip
     assert run.status == 0, run.output
     assert password_user.password not in run.output

@@ -180,6 +180,10 @@ def _warm_up(pool: Pool, size: int, until: float) -> str | None:
             conn.close()
     failure = next((f for f in failures if not isinstance(f, PoolTimeout)), None)
     failure = failure or next((f.__cause__ for f in failures if f.__cause__), None)
+    if failure is None and (failures or None in opened):
+        # Out of time with checkouts still waiting (a slow machine): a refused connect
+        # meanwhile says more than the time. The pool is this run's own.
+        failure = pool._core.last_connect_error
     if failure is not None:  # the connects failed: say what the server said
         return f"opening its {size} connection(s) failed: {driver_message(failure)}"
     if failures or None in opened:
