@@ -54,19 +54,20 @@ def test_size_on_mariadb_with_report(cli: Cli, mysql: str, tmp_path: Path, chrom
     began = time.perf_counter()
     run = cli(
         "size", mysql, "--query", "SELECT 1", "--concurrency", "1,4", "--pool-sizes", "1,2",
-        "--duration", "3", "--report", str(page),
+        "--duration", "5", "--report", str(page),
     )  # fmt: skip
     wall = time.perf_counter() - began
     assert run.status == 0, run.output
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     # The load test kept to its budget; the rest is connecting, the report and charts.
-    assert data["elapsed"] <= 3.0 + 0.25
-    assert wall < 3.0 + 6.0
+    assert data["elapsed"] <= 5.0 + 0.25
+    assert wall < 5.0 + 6.0
     cells = data["cells"]
     assert sorted((c["pool_size"], c["concurrency"]) for c in cells) == [
         (1, 1), (1, 4), (2, 1), (2, 4),
     ]  # fmt: skip
-    assert all(c["requests"] > 0 and c["errors"] == 0 for c in cells)
+    # 5 s: every cell's warm-up must fit its share, and connects cost 50 ms of CPU here.
+    assert all(c["requests"] > 0 and c["errors"] == 0 for c in cells), run.out
     for cell in cells:
         assert cell["latency_ms"]["p50"] <= cell["latency_ms"]["p95"] <= cell["latency_ms"]["p99"]
         # Both figures are rounded in the report (seconds to 0.1 ms): compare relatively.
@@ -110,13 +111,13 @@ def test_size_never_runs_longer_than_asked(cli: Cli, mysql: str, tmp_path: Path)
     began = time.perf_counter()
     run = cli(
         "size", mysql, "--workload", str(workload), "--concurrency", "1,3", "--pool-sizes",
-        "1,2", "--duration", "3", "--report", str(tmp_path / "r.html"),
+        "1,2", "--duration", "5", "--report", str(tmp_path / "r.html"),
     )  # fmt: skip
     wall = time.perf_counter() - began
     assert run.status == 0, run.output
     data = json.loads((tmp_path / "r.json").read_text())
-    assert data["elapsed"] <= 3.0
-    assert wall < 3.0 + 0.5
+    assert data["elapsed"] <= 5.0
+    assert wall < 5.0 + 0.5
     assert all(cell["measured"] for cell in data["cells"])
     # Five statements of 1.5 s each, 2 s in all: the first run of the workload stops at
     # the budget, not after 7.5 s.
