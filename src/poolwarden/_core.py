@@ -278,8 +278,8 @@ class PoolCore:
         While backing off after a failure, at most one attempt is in flight; the shell's
         connector waits until ``backoff.retry_at`` before trying.
         """
-        if self.closed or self.total() >= self.max_size:
-            return 0  # the usual answer under load, without the general rule
+        if self.closed:
+            return 0
         wanted = max(0, self._wanted())
         if now < self.backoff.retry_at:
             wanted = min(wanted, 0 if self.connecting else 1)
