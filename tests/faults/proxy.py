@@ -109,13 +109,15 @@ class FaultProxy:
     def stop(self) -> None:
         """Close everything and remove any packet rules."""
         self._stopped = True
+        # The forwarding thread first: one still accepting would add a pair after the
+        # close below, whose sockets nobody closes then.
+        self._thread.join(5)
         self._drop_all(abort=True)
         with self._lock:
             for pair in self._pairs:
                 pair.client.close()
                 pair.upstream.close()
             self._pairs.clear()
-        self._thread.join(5)
         self._listener.close()
         if self._nft_rules:
             subprocess.run(["nft", "delete", "table", "inet", self._table], capture_output=True)
