@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# WardenPool and AsyncWardenPool must work with SQLAlchemy 2.0 as well as 2.1: run their tests
-# against 2.0 in a virtualenv of their own (.venv-sqlalchemy20), made or refreshed when
-# pyproject changes.
+# WardenPool and AsyncWardenPool must work with SQLAlchemy 2.0 as well as 2.1: run their tests,
+# and SQLAlchemy 2.0's own pool tests (tests/sqlalchemy_suite), against 2.0 in a virtualenv
+# of their own (.venv-sqlalchemy20), made or refreshed when pyproject changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv-sqlalchemy20
@@ -16,4 +16,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         'SQLAlchemy[asyncio]>=2.0,<2.1' 'Flask-SQLAlchemy>=3.1' pytest pytest-timeout hypothesis anyio
     echo "$want" > "$stamp"
 fi
-exec "$venv/bin/python" -m pytest tests/sqlalchemy_pool -q -p no:cacheprovider "$@"
+"$venv/bin/python" -m pytest tests/sqlalchemy_pool -q -p no:cacheprovider "$@"
+"$venv/bin/python" -m tests.sqlalchemy_suite.run pool

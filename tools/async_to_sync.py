@@ -32,8 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ASYNC_DIR = ROOT / "src" / "poolwarden" / "_async"
 SYNC_DIR = ROOT / "src" / "poolwarden"
-#: Hand-written on both sides (or async-only): never generated.
-SKIP = {"__init__.py", "_compat.py"}
+#: Hand-written on both sides (or async-only): never generated. The housekeeper sleeps in
+#: a thread on one side and in an event-loop timer on the other.
+SKIP = {"__init__.py", "_compat.py", "_housekeeper.py"}
 
 NAMES = {
     "AsyncPool": "Pool",

@@ -6,6 +6,7 @@ import from here, their async sources from there. Keep the two APIs in step.
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -44,7 +45,10 @@ def new_signal() -> Any:
 
 
 def wait_signal(signal: Any, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for ``signal.release()``; False on timeout."""
+    """Wait up to ``timeout`` seconds (infinity: no limit) for ``signal.release()``;
+    False on timeout."""
+    if timeout == math.inf:
+        return signal.acquire()  # type: ignore[no-any-return]
     return signal.acquire(timeout=timeout)  # type: ignore[no-any-return]
 
 

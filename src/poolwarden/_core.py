@@ -187,17 +187,21 @@ class PoolCore:
         return False
 
     # -- connections held by borrowers ---------------------------------------------------
-    def replaced_held(self, entry: Entry, now: float) -> None:
-        """A borrower's dead connection was replaced in place: one connect and one discard,
-        older idle connections suspect, and the entry's clock and lifetime start again."""
-        counters = self.counters
-        counters.connects += 1
-        counters.closes += 1
-        counters.discards += 1
-        counters.held_replaced += 1
-        self.suspect_all(now)
+    def renewed(self, entry: Entry, now: float) -> None:
+        """The holder put a new connection in the entry's place (SQLAlchemy reconnecting a
+        record): one close and one connect; the entry's clock and lifetime start again."""
+        self.counters.connects += 1
+        self.counters.closes += 1
         entry.created_at = entry.checked_at = entry.last_used = now
         self._set_expiry(entry)
+
+    def replaced_held(self, entry: Entry, now: float) -> None:
+        """A borrower's dead connection was replaced in place: a renewal whose old
+        connection was dead, so older idle connections are suspect."""
+        self.renewed(entry, now)
+        self.counters.discards += 1
+        self.counters.held_replaced += 1
+        self.suspect_all(now)
 
     def lost_held(self, now: float) -> None:
         """A borrower's dead connection had work or state that is gone: it was reported."""
@@ -211,7 +215,7 @@ class PoolCore:
         """A holder gave ``entry`` back. Return (waiter to wake, entry to close)."""
         del self.in_use[entry]
         self.checkins += 1
-        self.hold_time.add(now - entry.checkout_at)
+        self.hold_time.add_unmarked(now - entry.checkout_at)
         entry.last_used = now
         if not reusable or entry.broken:
             self.counters.discards += 1

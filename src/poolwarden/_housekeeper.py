@@ -1,6 +1,8 @@
-# Generated from src/poolwarden/_async/_housekeeper.py by tools/async_to_sync.py: do not edit.
-# Change the async source, then run the tool (CI runs it with --check).
-"""One background thread (a task, for the asyncio pool) per pool for timed work."""
+"""The thread pool's timed work: one background thread per pool, asleep between rounds.
+
+The asyncio pool's housekeeper (``_async/_housekeeper.py``) is written apart: there a timer
+in the event loop takes the thread's place.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 from collections import deque
@@ -68,7 +69,12 @@ class Pool(Background, Holders):
     Args:
         pool_size: connections kept open once opened (>= 0).
         max_overflow: extra connections allowed under load, closed on return (>= 0).
-        timeout: default seconds a checkout waits (> 0).
+        timeout: default seconds a checkout waits (>= 0; 0: not at all); ``None``: without
+            limit (as QueuePool's ``timeout=None``).
+        connect_wait: seconds a checkout that finds room in the pool waits for the
+            connection opened for it, when longer than ``timeout`` (SQLAlchemy's
+            ``pool_timeout`` bounds only the wait for a connection someone else holds);
+            ``None``: ``timeout``.
         min_idle: idle connections opened and kept ready in the background.
         reset: what happens when a connection comes back: ``"rollback"`` (default) ends any
             transaction that may be open, including a read snapshot; ``"session"`` also
@@ -110,7 +116,8 @@ class Pool(Background, Holders):
         *,
         pool_size: int = 5,
         max_overflow: int = 10,
-        timeout: float = 30.0,
+        timeout: float | None = 30.0,
+        connect_wait: float | None = None,
         min_idle: int = 0,
         reset: str | None = "rollback",
         max_lifetime: float | str | None = "auto",
@@ -130,7 +137,10 @@ class Pool(Background, Holders):
         clock: Clock | None = None,
     ) -> None:
         pool_size, max_overflow, min_idle = check_sizes(pool_size, max_overflow, min_idle)
-        self._timeout = check_seconds("timeout", timeout)
+        limit = check_optional_seconds("timeout", timeout, zero_ok=True)
+        self._timeout = math.inf if limit is None else limit
+        #: The least a checkout that has a connection opened for it waits.
+        self._connect_wait = check_optional_seconds("connect_wait", connect_wait) or 0.0
         self._leak_threshold = check_optional_seconds("leak_threshold", leak_threshold)
         held_after = check_optional_seconds("held_check_after", held_check_after, zero_ok=True)
         self._held_check_after = float("inf") if held_after is None else held_after
@@ -222,7 +232,9 @@ class Pool(Background, Holders):
         entry, now, fit = self._take_idle(frame)
         if entry is None or not fit:
             entry = self._checkout_slowly(entry, timeout, now, frame)
-        return self._checked_out(entry, now, frame)
+        if self._core.min_idle or self._leak_threshold is not None:
+            self._after_checkout(entry, now, frame)  # leak reports, refills
+        return entry
 
     def _take_idle(self, frame: FrameType) -> tuple[Entry | None, float, bool]:
         """The part of a checkout that needs no I/O, the whole of it most times: an idle
@@ -253,15 +265,12 @@ class Pool(Background, Holders):
     ) -> Entry:
         """The rest of a checkout that :meth:`_take_idle` could not finish: wait for a
         connection, or check the one it found properly."""
+        limit = (
+            self._timeout if timeout is None else check_seconds("timeout", timeout, zero_ok=True)
+        )
         if entry is None:
-            return self._wait(timeout, now, frame)
-        return self._revalidate(entry, timeout, now, frame)
-
-    def _checked_out(self, entry: Entry, now: float, frame: FrameType) -> Entry:
-        """The end of every checkout (leak-detection bookkeeping when it is on)."""
-        if self._core.min_idle or self._leak_threshold is not None:
-            self._after_checkout(entry, now, frame)
-        return entry
+            return self._wait(limit, now, frame)
+        return self._revalidate(entry, limit, now, frame)
 
     def _after_checkout(self, entry: Entry, now: float, frame: FrameType) -> None:
         """Leak-detection bookkeeping, and waking the housekeeper when it has work."""
@@ -274,16 +283,15 @@ class Pool(Background, Holders):
             entry.thread_name = current_name()
             refill = refill or now + self._leak_threshold < self._housekeeping_due
         if refill:
-            self._wake_housekeeper(now)
+            if self._housekeeper is None:
+                self._ensure_housekeeper()  # paused by _close_idle
+            else:
+                self._wake_housekeeper(now)
 
-    def _revalidate(
-        self, entry: Entry, timeout: float | None, started: float, frame: FrameType
-    ) -> Entry:
+    def _revalidate(self, entry: Entry, limit: float, started: float, frame: FrameType) -> Entry:
         """An idle connection failed a quick check (or needs a ping): check it properly,
-        and replace it, as often as needed, until one is fit or the time is up."""
-        deadline = started + (
-            self._timeout if timeout is None else check_seconds("timeout", timeout)
-        )
+        and replace it, as often as needed, until one is fit or ``limit`` seconds passed."""
+        deadline = started + limit
         core, io = self._core, self._io
         while True:
             now = self._now()
@@ -323,8 +331,8 @@ class Pool(Background, Holders):
                 return self._wait(max(deadline - now, 1e-3), started, frame)
             entry = replacement
 
-    def _wait(self, timeout: float | None, now: float, frame: FrameType) -> Entry:
-        wait = self._timeout if timeout is None else check_seconds("timeout", timeout)
+    def _wait(self, wait: float, now: float, frame: FrameType) -> Entry:
+        """Queue for a connection for up to ``wait`` seconds (infinity: no limit)."""
         if self._orphans:
             self._reclaim_orphans()
         signal = new_signal()
@@ -342,6 +350,8 @@ class Pool(Background, Holders):
             entry.site_lasti = frame.f_lasti
             return entry
         self._start_connectors(opens)
+        if opens:
+            wait = max(wait, self._connect_wait)
         try:
             got = wait_signal(signal, wait)
         except BaseException:
@@ -392,7 +402,7 @@ class Pool(Background, Holders):
     def _release(self, entry: Entry) -> None:
         """File an entry that needs no reset: the body of :meth:`putconn` for untouched
         connections, also used by pools whose own proxies did the reset (SQLAlchemy's)."""
-        if self._release_needs_io(entry):
+        if entry.leak_reported or self._orphans:  # _release_needs_io, inlined: hot path
             self._give_back(entry, UNTOUCHED, None)
             if self._orphans:
                 self._reclaim_orphans()
@@ -485,21 +495,32 @@ class Pool(Background, Holders):
         self._start_connectors(opens)
         self._ensure_housekeeper()
 
-    def _renewed(self, entry: Entry) -> None:
+    def _renewed(self, entry: Entry, held: bool = False) -> None:
         """``entry``'s holder replaced the connection inside it (SQLAlchemy reconnects an
-        invalidated record in place): probe the new socket, restart its lifetime."""
+        invalidated or recycled record in place; ``held``: a dead one found in the
+        borrower's hands): probe the new socket, restart its lifetime."""
         now = self._now()
-        entry.probe = self._io.make_probe(entry.raw)
+        probe = self._io.make_probe(entry.raw)
         with self._lock:
-            entry.created_at = entry.checked_at = entry.last_used = now
-            self._core._set_expiry(entry)
+            entry.probe = probe
+            if held:
+                self._core.replaced_held(entry, now)
+            else:
+                self._core.renewed(entry, now)
 
     def _close_idle(self) -> None:
-        """Close every idle connection now; the pool stays open (SQLAlchemy's dispose)."""
+        """Close every idle connection now, and pause the background work until the next
+        connect or checkout that needs it; the pool stays open (SQLAlchemy's dispose,
+        after which an engine usually drops the pool for a new one: its housekeeper must
+        not keep it alive, nor refill it)."""
         with self._lock:
             core = self._core
             idle, core.idle = core.idle, []
             core.counters.closes += len(idle)
+            housekeeper, self._housekeeper = self._housekeeper, None
+            self._housekeeping_due = float("inf")
+        if housekeeper is not None:
+            housekeeper.stop()
         for entry in idle:
             self._io.close(entry)
 

@@ -52,6 +52,15 @@ class Sampler:
         if value > self.max:
             self.max = value
 
+    def add_unmarked(self, value: float) -> None:
+        """:meth:`add` for a sampler whose events are not counted (hold times): the hot
+        path of every checkin, a little shorter."""
+        slot = self.count & self._mask
+        self._buf[slot] = value
+        self.count += 1
+        if value > self.max:
+            self.max = value
+
     def summary(self, events: int | None = None) -> Percentiles:
         """Nearest-rank p50 and p99 of the retained samples. With ``events`` (the number of
         events so far, samples being marked), unrecorded events in the window are zeros."""

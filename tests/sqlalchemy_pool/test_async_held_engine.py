@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 import poolwarden
 from poolwarden.sqlalchemy import create_async_engine
-from poolwarden.sqlalchemy._held import HeldConnection
+from poolwarden.sqlalchemy._held import WardenFairy
 from tests.integration.test_drivers import dialect, kill
 from tests.sqlalchemy_pool.test_async_engine import session_id_sql, warden
 from tests.sqlalchemy_pool.test_held_engine import Base, committed
@@ -84,7 +84,9 @@ async def test_connection_held_without_transaction_keeps_working(async_db_url: s
         await conn.commit()
         assert second != first  # a new server session, and no error
         raw = await conn.get_raw_connection()
-        assert isinstance(raw.dbapi_connection, HeldConnection)
+        assert isinstance(raw, WardenFairy)  # the checkout proxy, with the held check
+        inner = raw.dbapi_connection.driver_connection  # SQLAlchemy's adapter's, unwrapped
+        assert type(inner).__module__.split(".")[0] in ("asyncmy", "aiomysql", "psycopg")
     assert warden(engine).stats().held_replaced == 1
     await engine.dispose()
 

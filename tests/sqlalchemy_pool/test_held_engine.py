@@ -18,11 +18,12 @@ import poolwarden
 import poolwarden.sqlalchemy
 from poolwarden.adapters import for_connection
 from poolwarden.sqlalchemy import create_engine
-from poolwarden.sqlalchemy._held import HeldConnection, driver_connection
+from poolwarden.sqlalchemy._held import WardenFairy, driver_connection
 from tests.integration.test_drivers import admin, dialect, kill
 from tests.sqlalchemy_pool.test_engine import session_id_sql, warden
 
 IDLE_TIMEOUT = 2
+DRIVERS = ("pymysql", "MySQLdb", "mysql", "psycopg", "psycopg2")
 PAUSE = IDLE_TIMEOUT + 1.0
 
 
@@ -99,7 +100,7 @@ def test_connection_held_without_transaction_keeps_working(db_url: str) -> None:
         second = conn.execute(text(session_id_sql(db_url))).scalar()
         conn.commit()
         assert second != first
-        assert isinstance(conn.connection.dbapi_connection, HeldConnection)
+        assert isinstance(conn.connection, WardenFairy)
     stats = warden(engine).stats()
     assert stats.held_replaced + stats.held_lost == 1
     engine.dispose()
@@ -195,16 +196,15 @@ def test_killed_connection_in_a_session_and_the_retry_helper(
 
 def test_dialect_sees_the_driver_through_the_held_connection(db_url: str) -> None:
     """What dialects do to DB-API connections — isolation levels, autocommit, reading the
-    server version, their own cursors — works as on QueuePool."""
+    server version, their own cursors — works as on QueuePool, on the driver's own
+    connection object."""
     engine = create_engine(db_url, pool_size=1)
     with engine.connect() as conn:
-        dbapi_conn = conn.connection.dbapi_connection
-        assert isinstance(dbapi_conn, HeldConnection)
-        raw = dbapi_conn._raw
-        assert (
-            type(dbapi_conn.cursor()).__module__.split(".")[0]
-            == type(raw).__module__.split(".")[0]
-        )  # the driver's own cursor
+        proxy = conn.connection
+        assert isinstance(proxy, WardenFairy)
+        raw = proxy.dbapi_connection
+        assert type(raw).__module__.split(".")[0] in DRIVERS  # the driver's own object
+        assert type(proxy.cursor()).__module__.split(".")[0] == type(raw).__module__.split(".")[0]
         for level in ("SERIALIZABLE", "READ COMMITTED"):
             conn.execution_options(isolation_level=level)
             assert conn.get_isolation_level() == level
@@ -242,21 +242,32 @@ def test_detached_connection_is_left_to_its_holder(db_url: str) -> None:
     engine.dispose()
 
 
-def test_driver_connection_is_the_drivers_and_is_never_replaced_unseen(db_url: str) -> None:
-    """poolwarden.sqlalchemy.driver_connection hands out the driver's own object (for calls
-    that check its type); what is done through it is out of the wrapper's sight, so a dead
-    connection is then reported, not replaced."""
+def test_session_settings_changed_by_the_driver_are_reported_not_replaced(db_url: str) -> None:
+    """A connection is replaced only by an equivalent one: settings given through a driver
+    method called on the proxy (MySQL's ``select_db``), or set on the driver's own object
+    (PostgreSQL's read-only mode, which the drivers keep on it), make a dead connection
+    raise ConnectionLost instead, so they are never silently lost."""
     engine = held_engine(db_url, held_check_after=0.2)
     with engine.connect() as conn:
         session = conn.execute(text(session_id_sql(db_url))).scalar_one()
         conn.commit()
-        raw = poolwarden.sqlalchemy.driver_connection(conn.connection.dbapi_connection)
-        assert type(raw) is not HeldConnection
-        drivers = ("pymysql", "MySQLdb", "mysql", "psycopg", "psycopg2")
-        assert type(raw).__module__.split(".")[0] in drivers
+        proxy = conn.connection
+        raw = poolwarden.sqlalchemy.driver_connection(proxy)
+        assert raw is proxy.dbapi_connection
+        assert type(raw).__module__.split(".")[0] in DRIVERS
+        driver: Any = raw
+        if db_url.startswith("mysql+mysqlconnector"):
+            proxy.cmd_init_db("test")
+        elif db_url.startswith("mysql"):
+            proxy.select_db("test")
+        elif db_url.startswith("postgresql+psycopg2"):
+            driver.readonly = True
+        else:
+            driver.read_only = True
         kill(db_url, session)
         time.sleep(0.5)
         with pytest.raises(sa_exc.OperationalError) as caught:
             conn.execute(text("SELECT 1"))
         assert isinstance(caught.value.orig, poolwarden.ConnectionLost)
+        assert "Session state had been set" in str(caught.value.orig)
     engine.dispose()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
 
-from poolwarden import Pool
+from poolwarden import Pool, PoolTimeout
 from poolwarden.adapters.pymysql import PyMySQLAdapter
 from tests.fakedb import FakeAdapter, FakeServer
 
@@ -26,10 +28,10 @@ URL = "mysql+pymysql://root:topsecret@127.0.0.1:3306/test"
             {"pool_size": 2, "max_overflow": 1, "min_idle": 4},
             "min_idle must be between 0 and pool_size + max_overflow (3), got 4",
         ),
-        ({"timeout": 0}, "timeout must be a number of seconds > 0, got 0"),
-        ({"timeout": -1.0}, "timeout must be a number of seconds > 0"),
-        ({"timeout": float("inf")}, "timeout must be a number of seconds > 0, got inf"),
-        ({"timeout": "30"}, "timeout must be a number of seconds > 0, got '30'"),
+        ({"timeout": -1.0}, "timeout must be a number of seconds >= 0 or None, got -1.0"),
+        ({"timeout": float("inf")}, "timeout must be a number of seconds >= 0 or None, got inf"),
+        ({"timeout": "30"}, "timeout must be a number of seconds >= 0 or None, got '30'"),
+        ({"connect_wait": 0}, "connect_wait must be a number of seconds > 0 or None, got 0"),
         ({"leak_threshold": 0}, "leak_threshold must be a number of seconds > 0 or None"),
         ({"reset": "commit"}, "reset must be 'rollback', 'session' or None, got 'commit'"),
         ({"max_connecting": 0}, "max_connecting must be an integer >= 1, got 0"),
@@ -71,7 +73,7 @@ def test_getconn_timeout_checked() -> None:
     server = FakeServer()
     with Pool(server.connect, adapter=FakeAdapter(server), pool_size=1, max_overflow=0) as pool:
         held = pool.getconn()
-        with pytest.raises(ValueError, match="timeout must be a number of seconds > 0, got -2"):
+        with pytest.raises(ValueError, match="timeout must be a number of seconds >= 0, got -2"):
             pool.getconn(timeout=-2)
         held.close()
 
@@ -90,3 +92,26 @@ def test_repr_never_shows_password() -> None:
         assert "topsecret" not in repr(pool)
         assert "root:***@127.0.0.1" in repr(pool)
         assert "topsecret" not in pool.name
+
+
+def test_timeout_zero_fails_at_once_and_none_waits_without_limit() -> None:
+    """QueuePool's ``timeout=0`` (never wait for a held connection) and ``timeout=None``
+    (wait as long as it takes) mean the same here; ``connect_wait`` bounds the wait for
+    a connection being opened instead (WardenPool's default is 30 s)."""
+    server = FakeServer()
+    adapter = FakeAdapter(server)
+    with Pool(
+        server.connect, adapter=adapter, pool_size=1, max_overflow=0, timeout=0, connect_wait=5
+    ) as pool:
+        held = pool.getconn()  # a connection opened for it: waited for, whatever timeout says
+        with pytest.raises(PoolTimeout):
+            pool.getconn()
+        held.close()
+    with Pool(
+        server.connect, adapter=FakeAdapter(server), pool_size=1, max_overflow=0, timeout=None
+    ) as pool:
+        held = pool.getconn()
+        threading.Timer(0.3, held.close).start()
+        started = time.monotonic()
+        pool.getconn().close()
+        assert time.monotonic() - started >= 0.25

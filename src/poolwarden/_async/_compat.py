@@ -10,6 +10,7 @@ wake-ups, which may come from another thread or from the garbage collector.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import weakref
 from collections import deque
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ASYNC",
     "Event",
-    "Queue",
     "bounded_ping",
     "current_name",
     "new_signal",
@@ -68,10 +68,13 @@ def new_signal() -> Signal:
 
 
 async def wait_signal(signal: Signal, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for ``signal.release()``; False on timeout.
+    """Wait up to ``timeout`` seconds (infinity: no limit) for ``signal.release()``;
+    False on timeout.
     A cancellation always propagates, even when the wake-up raced it, and the pool then
     gives back whatever reached the waiter. (Not ``asyncio.wait_for``: up to Python 3.11
     it can swallow a cancellation that arrives as the awaited future completes.)"""
+    if timeout == math.inf:
+        return await signal._future  # no limit: no timer
     loop = signal._loop
     deadlines = _DEADLINES.get(loop)
     if deadlines is None:
@@ -192,36 +195,6 @@ def current_name() -> str:
     if task is None:
         return f"thread {threading.current_thread().name!r}"
     return f"task {task.get_name()!r}"
-
-
-class Queue:
-    """A wake-up queue for the housekeeper task; ``put`` is safe from any thread and from
-    the garbage collector (it only schedules the put in the loop)."""
-
-    __slots__ = ("_loop", "_queue")
-
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def put(self, item: object) -> None:
-        """Queue ``item``."""
-        loop = self._loop
-        if loop is None:
-            self._queue.put_nowait(item)
-            return
-        try:
-            loop.call_soon_threadsafe(self._queue.put_nowait, item)
-        except RuntimeError:  # the loop is closed: the housekeeper is gone with it
-            pass
-
-    async def get(self, timeout: float) -> object:
-        """The next item, or None after ``timeout`` seconds."""
-        self._loop = asyncio.get_running_loop()
-        try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
-        except asyncio.TimeoutError:
-            return None
 
 
 async def bounded_ping(adapter: AsyncAdapter, raw: Any, timeout: float) -> BaseException | None:

@@ -106,6 +106,7 @@ class PostgresBase(BaseAdapter):
 
     dialect: ClassVar[str] = "postgresql"
     reports_transaction: ClassVar[bool] = True
+    has_fileno: ClassVar[bool] = True  # psycopg's and psycopg2's connections, both kinds
 
     def known_autocommit(self, raw: Any) -> bool | None:
         """A client-side setting in both drivers (PostgreSQL has no SQL for it)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from types import ModuleType
 from typing import Any, ClassVar, TypeVar
 
@@ -83,6 +83,10 @@ class BaseAdapter:
     #: True when :meth:`needs_rollback` reads the server's own transaction state (so it
     #: is right even about statements the pool did not see run).
     reports_transaction: ClassVar[bool] = False
+    #: True when the driver's connections have a ``fileno()`` giving their socket
+    #: (mysqlclient, psycopg, psycopg2). The generic adapter assumes nothing: a connection
+    #: of a driver poolwarden does not know gets no socket probe, only pings.
+    has_fileno: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -135,8 +139,11 @@ class BaseAdapter:
 
     # -- the connection, without I/O ----------------------------------------------------
     def fileno(self, raw: Any) -> int | None:
-        """The socket file descriptor of ``raw``, if it has one we can reach (mysqlclient,
-        psycopg and psycopg2 offer ``fileno()``; others override this)."""
+        """The socket file descriptor of ``raw``, if it has one we can reach: its
+        ``fileno()`` where :attr:`has_fileno` says the driver offers one (drivers that keep
+        the socket elsewhere override this), else None."""
+        if not self.has_fileno:
+            return None
         try:
             return int(raw.fileno())
         except Exception:
@@ -181,6 +188,13 @@ class BaseAdapter:
     def known_autocommit(self, raw: Any) -> bool | None:
         """The autocommit mode as last known without a round trip (the server's own flag
         where the driver keeps it, so a ``SET autocommit`` statement counts), or None."""
+        return None
+
+    def session_state(self, raw: Any) -> Hashable:
+        """The session settings the driver keeps on ``raw`` itself, without I/O (isolation
+        level, read-only, ...; autocommit apart): a held connection whose settings differ
+        from the ones it was made with is not replaced by a new one, which would lack
+        them. ``None`` where the driver keeps none."""
         return None
 
     # -- errors --------------------------------------------------------------------------

@@ -29,6 +29,7 @@ class MySQLdbAdapter(MySQLAdapter):
     name: ClassVar[str] = "mysqldb"
     module_name: ClassVar[str] = "MySQLdb"
     extra: ClassVar[str] = "mysqlclient"
+    has_fileno: ClassVar[bool] = True
 
     @classmethod
     def url_kwargs(cls, url: URL) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any, ClassVar
 
 from .._url import URL
@@ -51,6 +52,10 @@ class PsycopgBase(PostgresBase):
             TRANSACTION_UNKNOWN,
             TRANSACTION_ACTIVE,
         )
+
+    def session_state(self, raw: Any) -> Hashable:
+        """psycopg's transaction characteristics, kept on the connection object."""
+        return (raw.isolation_level, raw.read_only, raw.deferrable)
 
     def readable_means_dead(self, raw: Any) -> bool:
         """PostgreSQL may write unasked (NOTIFY, parameter changes): let libpq read what

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any, ClassVar
 
 from .._url import URL
@@ -34,6 +35,10 @@ class Psycopg2Adapter(PostgresAdapter):
     def is_closed(self, raw: Any) -> bool:
         """``closed`` is non-zero once psycopg2 knows the connection is gone."""
         return bool(raw.closed) or self._status(raw) in (TRANSACTION_UNKNOWN, TRANSACTION_ACTIVE)
+
+    def session_state(self, raw: Any) -> Hashable:
+        """What ``set_session`` and its attributes set, kept on the connection object."""
+        return (raw.isolation_level, raw.readonly, raw.deferrable)
 
     def readable_means_dead(self, raw: Any) -> bool:
         """Let psycopg2 read what arrived (it may be a NOTIFY); gone if that fails."""

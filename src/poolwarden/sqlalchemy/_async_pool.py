@@ -19,7 +19,10 @@ from sqlalchemy.util.concurrency import await_only, in_greenlet
 from .._async._held import HeldVerdict, check_held
 from .._async._pool import AsyncPool
 from .._entry import Entry
-from ._pool import WardenPool, _user_frame
+from ._frames import user_frame
+from ._held import HeldState
+from ._pool import WardenPool
+from ._queue import ConnectionQueue
 from ._records import AsyncRecordAdapter
 
 __all__ = ["AsyncWardenPool"]
@@ -49,15 +52,13 @@ class AsyncWardenPool(WardenPool):
     #: SQLAlchemy refuses a pool that is not marked for asyncio in an asyncio engine.
     _is_asyncio = True
     _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncWardenPool"
-    _warden: AsyncPool  # type: ignore[assignment]
-    _records: AsyncRecordAdapter  # type: ignore[assignment]
 
     def __init__(
         self,
         creator: Any,
         pool_size: int = 5,
         max_overflow: int = 10,
-        timeout: float = 30.0,
+        timeout: float | None = 30.0,
         use_lifo: bool = True,
         **kw: Any,
     ) -> None:
@@ -66,9 +67,21 @@ class AsyncWardenPool(WardenPool):
         # and idle connections beyond the working set need no ping and may be retired.
         super().__init__(creator, pool_size, max_overflow, timeout, use_lifo, **kw)
 
-    def _inner_pool(self, creator: Any, label: str, **kwargs: Any) -> AsyncPool:  # type: ignore[override]
-        self._records = AsyncRecordAdapter(self, label)
-        return AsyncPool(creator, adapter=self._records, name=f"AsyncWardenPool {label}", **kwargs)
+    _pool: ConnectionQueue[AsyncPool, AsyncRecordAdapter]  # type: ignore[assignment]
+
+    def _record_adapter(self, label: str, checkout_checks: bool) -> AsyncRecordAdapter:  # type: ignore[override]
+        return AsyncRecordAdapter(self, label, checkout_checks)
+
+    def _inner_pool(self, creator: Any, records: Any, label: str, **kwargs: Any) -> AsyncPool:  # type: ignore[override]
+        return AsyncPool(creator, adapter=records, name=f"AsyncWardenPool {label}", **kwargs)
+
+    @property
+    def _warden(self) -> AsyncPool:  # type: ignore[override]
+        return self._pool.warden
+
+    @property
+    def _records(self) -> AsyncRecordAdapter:  # type: ignore[override]
+        return self._pool.records
 
     def _checkout_entry(self) -> Entry:
         # An idle connection that passes the quick checks is taken here, without I/O; the
@@ -76,11 +89,13 @@ class AsyncWardenPool(WardenPool):
         # that coroutine here instead would run its nested greenlet_spawn calls (closing a
         # dead record) under this greenlet, whose switches then cross when it waits.
         warden = self._warden
-        frame = _user_frame(_awaiting_frame())
+        frame = user_frame(_awaiting_frame())
         entry, now, fit = warden._take_idle(frame)
         if entry is None or not fit:
             entry = await_only(warden._checkout_slowly(entry, None, now, frame))
-        return warden._checked_out(entry, now, frame)
+        if warden._core.min_idle or warden._leak_threshold is not None:
+            warden._after_checkout(entry, now, frame)
+        return entry
 
     def _checkin_entry(self, entry: Entry) -> None:
         warden = self._warden
@@ -97,6 +112,11 @@ class AsyncWardenPool(WardenPool):
             await_only(warden._close_and_refill(close))
         else:
             close.raw.close()
+
+    def _held_state(self, entry: Entry) -> HeldState:
+        warden, records = self._pool.warden, self._pool.records
+        check_after = warden._held_check_after
+        return HeldState(entry, check_after, records.driver.needs_rollback, records._inner)
 
     def _held_inner(self, dbapi_connection: Any) -> Any:
         return self._records._inner(dbapi_connection)

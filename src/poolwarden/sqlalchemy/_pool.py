@@ -2,85 +2,33 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import os
-import sys
-from types import FrameType
+import math
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import Pool as SAPool
 from sqlalchemy.pool import QueuePool
-from sqlalchemy.pool.base import PoolProxiedConnection, _ConnectionRecord
+from sqlalchemy.pool.base import PoolProxiedConnection, _ConnectionFairy, _ConnectionRecord
 
 from .._entry import Entry
 from .._held import HeldVerdict, check_held
 from .._pool import Pool
 from .._stats import PoolStats
 from ..errors import PoolTimeout
-from ._held import HeldConnection
+from ._frames import CallerFinder
+from ._held import HeldState, WardenFairy
+from ._queue import ConnectionQueue
 from ._records import RecordAdapter
 
 __all__ = ["WardenPool", "WardenTimeout"]
 
 #: QueuePool's "no limit" for pool_size=0 and max_overflow=-1.
 UNLIMITED = 1 << 31
-#: The inner pool's ``held_check_after`` when the check is off.
-_NEVER = float("inf")
-
-
-def _library_prefixes() -> tuple[str, ...]:
-    """Where SQLAlchemy, poolwarden and the glue around them live: frames there are
-    skipped when naming who checked a connection out."""
-    prefixes = [contextlib.__file__]
-    for name in ("sqlalchemy", "poolwarden", "flask_sqlalchemy", "sqlmodel"):
-        spec = importlib.util.find_spec(name)
-        for location in (spec.submodule_search_locations or []) if spec else []:
-            prefixes.append(os.path.join(location, ""))
-    return tuple(prefixes)
-
-
-_LIBRARY_PREFIXES = _library_prefixes()
 
 
 class WardenTimeout(sa_exc.TimeoutError, PoolTimeout):
     """No connection within the pool timeout: SQLAlchemy's ``TimeoutError`` (so existing
     ``except`` clauses still catch it) with poolwarden's explanation."""
-
-
-#: Whether a source file belongs to the libraries, by file name: checkouts walk the same
-#: few frames over and over, and a dictionary lookup (a string's hash is cached) is cheaper
-#: than comparing prefixes. Keyed by file name rather than code object: a code object
-#: hashes its name, constants and bytecode on every lookup, which was about a quarter of
-#: WardenPool's cost over QueuePool per engine request.
-_IN_LIBRARY: dict[str, bool] = {}
-
-
-def _user_frame(frame: FrameType | None) -> FrameType:
-    """The innermost frame outside SQLAlchemy, poolwarden and the framework glue around
-    them: where the application asked for a connection."""
-    first = frame
-    known = _IN_LIBRARY
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        in_library = known.get(filename)
-        if in_library is None:
-            # "<...>": code SQLAlchemy generates at run time (its ``_go()`` wrappers).
-            in_library = known[filename] = filename.startswith(_LIBRARY_PREFIXES) or (
-                filename.startswith("<")
-            )
-        if not in_library:
-            return frame
-        frame = frame.f_back
-    assert first is not None
-    return first
-
-
-def _emptied(record: _ConnectionRecord) -> bool:
-    """Whether SQLAlchemy invalidated (or detached) the record's connection. (The pool-wide
-    invalidation time that QueuePool also compares is never set by WardenPool.)"""
-    return record.dbapi_connection is None or record._soft_invalidate_time > record.starttime
 
 
 class WardenPool(QueuePool):
@@ -96,14 +44,22 @@ class WardenPool(QueuePool):
     after idleness, a lifetime read from the server, keepalive, fair waiting, outage
     backoff, leak reports, ``stats()`` and fork safety. Differences from QueuePool:
 
-    - ``pool_recycle`` becomes the connections' lifetime (jittered); without it the
-      lifetime comes from the server's idle timeout (``max_lifetime="auto"``).
-    - ``pool_pre_ping`` pings every checkout, bounded by ``validation_timeout``; without it
-      poolwarden's socket probe and ping-after-idle do the job without a round trip.
-    - A disconnect seen by the engine makes older idle connections suspect (each is pinged
-      before reuse) instead of recycling them all.
+    - Connections are opened in background threads (at most ``max_connecting`` at a
+      time), so a hanging connect never holds a checkout for long: ``pool_timeout``
+      bounds the wait for a connection someone else holds, as in QueuePool, and
+      ``connect_wait`` (30 s, or ``pool_timeout`` if longer) the wait for one being
+      opened. The ``creator`` and ``connect`` events run there, not in the thread asking.
     - While the database is down or full, checkouts wait up to ``pool_timeout`` while
       connecting is retried with backoff, instead of failing at once.
+    - ``pool_recycle`` is kept, and the connections' lifetime is also set to it
+      (shortened by up to 10% each, so they do not all expire together) and retired in
+      the background; without it the lifetime comes from the server's idle timeout
+      (``max_lifetime="auto"``).
+
+    ``pool_pre_ping=True`` makes SQLAlchemy's own pre-ping the check at checkout, exactly
+    as with QueuePool (its events, error handling and reconnects included); without it,
+    poolwarden's socket probe and its bounded ping after idleness do that job, with no
+    round trip on most checkouts.
 
     Idle connections are handed out in QueuePool's order: the one idle longest first
     (FIFO, the default), or with ``pool_use_lifo=True`` the most recently used. FIFO has
@@ -122,7 +78,7 @@ class WardenPool(QueuePool):
     Extra arguments (pass them to ``create_engine`` as they are): ``min_idle``,
     ``max_lifetime``, ``idle_timeout``, ``keepalive``, ``ping_after_idle``,
     ``validation_timeout``, ``probe``, ``leak_threshold``, ``max_connecting``,
-    ``held_check_after`` — as for :class:`poolwarden.Pool`.
+    ``held_check_after``, ``connect_wait`` — as for :class:`poolwarden.Pool`.
     """
 
     #: SQLAlchemy names a pool's logger after its class's module; log where QueuePool logs
@@ -130,12 +86,15 @@ class WardenPool(QueuePool):
     #: WardenPool too, and SQLAlchemy's pool messages stay out of the ``poolwarden`` logger.
     _sqla_logger_namespace = "sqlalchemy.pool.impl.WardenPool"
 
+    #: The connections, where QueuePool keeps its queue (see ``ConnectionQueue``).
+    _pool: ConnectionQueue[Pool, RecordAdapter]  # type: ignore[assignment]
+
     def __init__(
         self,
         creator: Any,
         pool_size: int = 5,
         max_overflow: int = 10,
-        timeout: float = 30.0,
+        timeout: float | None = 30.0,
         use_lifo: bool = False,
         # Not keyword-only: create_engine() finds a pool's arguments among its positional
         # ones only.
@@ -149,13 +108,14 @@ class WardenPool(QueuePool):
         leak_threshold: float | None = None,
         max_connecting: int = 4,
         held_check_after: float | None = 1.0,
+        connect_wait: float = 30.0,
         **kw: Any,
     ) -> None:
         recycle = kw.pop("recycle", -1)
         pre_ping = bool(kw.pop("pre_ping", False))
-        # SQLAlchemy's own recycle and pre-ping stay off: poolwarden does both, jittered and
-        # bounded by a deadline, before the record ever reaches SQLAlchemy's checkout.
-        SAPool.__init__(self, creator, recycle=-1, pre_ping=False, **kw)
+        # SQLAlchemy's own recycle and pre-ping work as in QueuePool; poolwarden's lifetime
+        # retires connections before SQLAlchemy's recycle would reconnect them at checkout.
+        SAPool.__init__(self, creator, recycle=recycle, pre_ping=pre_ping, **kw)
         self._warden_args: dict[str, Any] = {
             "pool_size": pool_size,
             "max_overflow": max_overflow,
@@ -171,6 +131,7 @@ class WardenPool(QueuePool):
             "leak_threshold": leak_threshold,
             "max_connecting": max_connecting,
             "held_check_after": held_check_after,
+            "connect_wait": connect_wait,
             "recycle": recycle,
             "pre_ping": pre_ping,
         }
@@ -178,12 +139,15 @@ class WardenPool(QueuePool):
             max_lifetime = float(recycle) or None  # QueuePool's pool_recycle, if given
         self._size = pool_size
         self._max_overflow = -1 if pool_size == 0 else max_overflow
-        self._timeout = timeout
+        self._timeout = timeout  # type: ignore[assignment]  # None: no limit, as QueuePool
         dialect = getattr(self._dialect, "name", None)
         driver = getattr(self._dialect, "driver", None)
         label = self._orig_logging_name or (f"{dialect}+{driver}" if dialect else "sqlalchemy")
-        self._warden = self._inner_pool(
+        # With pre-ping, SQLAlchemy's ping is the check at checkout, as with QueuePool.
+        records = self._record_adapter(label, checkout_checks=not pre_ping)
+        warden = self._inner_pool(
             creator,
+            records,
             label,
             pool_size=pool_size or UNLIMITED,
             max_overflow=UNLIMITED if self._max_overflow == -1 else max_overflow,
@@ -193,32 +157,112 @@ class WardenPool(QueuePool):
             max_lifetime=max_lifetime,
             idle_timeout=idle_timeout,
             keepalive=keepalive,
-            pre_ping=pre_ping,
-            ping_after_idle=ping_after_idle,
+            # SQLAlchemy's pre-ping pings every checkout: no ping of poolwarden's on top.
+            ping_after_idle=None if pre_ping else ping_after_idle,
             validation_timeout=validation_timeout,
             probe=probe,
             leak_threshold=leak_threshold,
             max_connecting=max_connecting,
             held_check_after=held_check_after,
+            connect_wait=connect_wait,
         )
         # QueuePool's order (FIFO unless use_lifo); poolwarden.Pool's own default is LIFO.
-        self._warden._core.fifo = not use_lifo
+        warden._core.fifo = not use_lifo
+        self._pool = ConnectionQueue(warden, records, pool_size, use_lifo)
+        self._held_checks = warden._held_check_after != math.inf
 
-    _records: RecordAdapter
+    def _record_adapter(self, label: str, checkout_checks: bool) -> RecordAdapter:
+        """How the inner pool makes, checks and closes SQLAlchemy connection records."""
+        return RecordAdapter(self, label, checkout_checks)
 
-    def _inner_pool(self, creator: Any, label: str, **kwargs: Any) -> Pool:
+    def _inner_pool(self, creator: Any, records: Any, label: str, **kwargs: Any) -> Pool:
         """The poolwarden pool deciding who gets which record."""
-        self._records = RecordAdapter(self, label)
-        return Pool(creator, adapter=self._records, name=f"WardenPool {label}", **kwargs)
+        return Pool(creator, adapter=records, name=f"WardenPool {label}", **kwargs)
+
+    @property
+    def _warden(self) -> Pool:
+        """The poolwarden pool deciding who gets which record."""
+        return self._pool.warden
+
+    @property
+    def _records(self) -> RecordAdapter:
+        return self._pool.records
+
+    # -- QueuePool's counters, for code that reads them ----------------------------------
+    @property
+    def _overflow(self) -> int:  # type: ignore[override]
+        """Connections open or being opened beyond ``pool_size`` (negative while below it),
+        as QueuePool counts them."""
+        return self._pool.warden._core.total() - self._size
+
+    # -- checkout and checkin ------------------------------------------------------------
+    def connect(self) -> PoolProxiedConnection:
+        """Check a connection out, as QueuePool does (SQLAlchemy's checkout, with its
+        events and pre-ping), with poolwarden's checks on the way and after pauses."""
+        fairy = _ConnectionFairy._checkout(self)
+        record = fairy._connection_record
+        assert record is not None
+        fields = record.__dict__
+        entry: Entry = fields["_poolwarden_entry"]
+        if fairy.dbapi_connection is not fields.get("_poolwarden_conn"):
+            # SQLAlchemy reconnected the record on the way (an invalidated or recycled
+            # one, or a disconnect raised by a checkout event).
+            self._renewed(entry, record)
+        if self._held_checks:
+            state: HeldState | None = fields.get("_poolwarden_held")
+            if state is None:
+                state = fields["_poolwarden_held"] = self._held_state(entry)
+            else:  # a new borrower: its pause starts now, and it has done nothing yet
+                state.last_op = entry.checkout_at
+                state.used = False
+            # The held-connection check, on the proxy SQLAlchemy made (same fields).
+            fairy.__class__ = WardenFairy
+            fairy.__dict__["_held"] = state
+        return fairy
+
+    def _held_state(self, entry: Entry) -> HeldState:
+        """What the checkouts of ``entry``'s record know about its use (made once)."""
+        warden, driver = self._pool.warden, self._pool.records.driver
+        return HeldState(entry, warden._held_check_after, driver.needs_rollback, None)
 
     def _checkout_entry(self) -> Entry:
-        """Check out an entry for whoever called ``_do_get``."""
-        return self._warden._acquire(None, _user_frame(sys._getframe(2)))
+        """Check out an entry for whoever called ``connect``."""
+        return self._pool.warden._acquire(None, _CALLERS.frame())
 
     def _checkin_entry(self, entry: Entry) -> None:
-        self._warden._release(entry)
+        self._pool.warden._release(entry)
 
-    # -- what HeldConnection asks of the driver (AsyncWardenPool's answers are awaited) ---
+    def _do_get(self) -> _ConnectionRecord:
+        try:
+            entry = self._checkout_entry()
+        except PoolTimeout as error:
+            raise WardenTimeout(
+                f"QueuePool limit of size {self._size} overflow {self._max_overflow} reached, "
+                f"connection timed out, timeout {self._timeout or 0:.2f}: {error}",
+                code="3o7r",
+            ) from error.__cause__
+        record: _ConnectionRecord = entry.raw
+        record._poolwarden_entry = entry  # type: ignore[attr-defined]
+        return record
+
+    def _do_return_conn(self, record: Any) -> None:
+        entry = record.__dict__.pop("_poolwarden_entry", None)
+        if entry is None:
+            return  # not ours (a record from before recreate(), or returned twice)
+        if record.dbapi_connection is None:
+            # Invalidated or detached: reconnected at its next checkout. Let go of the old
+            # connection, which SQLAlchemy leaves to the garbage collector.
+            entry.probe = None
+            record.__dict__.pop("_poolwarden_conn", None)
+        self._checkin_entry(entry)
+
+    def _renewed(self, entry: Entry, record: _ConnectionRecord, held: bool = False) -> None:
+        """``record`` holds a new connection (SQLAlchemy reconnected it in place, or the
+        held-connection check replaced a dead one): probe its socket, start its life."""
+        self._pool.records.connected(record)
+        self._pool.warden._renewed(entry, held)
+
+    # -- what WardenFairy asks of the driver (AsyncWardenPool's answers are awaited) ------
     def _held_inner(self, dbapi_connection: Any) -> Any:
         """The connection the driver's adapter speaks about."""
         return dbapi_connection
@@ -230,56 +274,6 @@ class WardenPool(QueuePool):
 
     def _held_set_autocommit(self, conn: Any, value: bool) -> None:
         self._records.driver.set_autocommit(conn, value)
-
-    # -- the two hooks SQLAlchemy's Pool asks of an implementation ------------------------
-    def _do_get(self) -> _ConnectionRecord:
-        try:
-            entry = self._checkout_entry()
-        except PoolTimeout as error:
-            raise WardenTimeout(
-                f"QueuePool limit of size {self._size} overflow {self._max_overflow} reached, "
-                f"connection timed out, timeout {self._timeout:.2f}: {error}",
-                code="3o7r",
-            ) from error.__cause__
-        record: _ConnectionRecord = entry.raw
-        if _emptied(record):
-            # Invalidated or detached while out, and kept, as QueuePool keeps such records:
-            # reconnect now (SQLAlchemy would in a moment) so the new socket gets probed.
-            try:
-                record.get_connection()
-            except BaseException:
-                self._checkin_entry(entry)
-                raise
-            self._warden._renewed(entry)
-        record._poolwarden_entry = entry  # type: ignore[attr-defined]
-        conn = record.dbapi_connection
-        if type(conn) is HeldConnection:
-            conn._state.last_op = entry.checkout_at  # a new borrower's pause starts now
-        elif self._warden._held_check_after != _NEVER:
-            # Checked before statements after a pause in the borrower's hands.
-            record.dbapi_connection = HeldConnection(conn, record, self, entry)
-        return record
-
-    def _do_return_conn(self, record: Any) -> None:
-        entry = record.__dict__.pop("_poolwarden_entry", None)
-        if entry is None:
-            return  # not ours (a record from before recreate(), or returned twice)
-        if _emptied(record):
-            entry.probe = None  # its socket is gone; it reconnects at its next checkout
-        self._checkin_entry(entry)
-
-    def _invalidate(
-        self,
-        connection: PoolProxiedConnection,
-        exception: BaseException | None = None,
-        _checkin: bool = True,
-    ) -> None:
-        """The engine saw a disconnect on ``connection``: invalidate it, and have every
-        idle connection not checked since pinged before reuse, rather than recycling them
-        all at once (QueuePool's pool-wide invalidation)."""
-        self._warden._suspect_others()
-        if _checkin and getattr(connection, "is_valid", False):
-            connection.invalidate(exception)
 
     # -- QueuePool's public methods ------------------------------------------------------
     def recreate(self) -> WardenPool:
@@ -312,7 +306,7 @@ class WardenPool(QueuePool):
         return self._size
 
     def timeout(self) -> float:
-        return self._timeout
+        return self._timeout  # None for no limit, as QueuePool's
 
     def checkedin(self) -> int:
         return len(self._warden._core.idle)
@@ -322,9 +316,7 @@ class WardenPool(QueuePool):
 
     def overflow(self) -> int:
         """Connections beyond ``pool_size`` (negative while below it, as QueuePool's)."""
-        if not self._size:
-            return 0
-        return self._warden._core.total() - self._size
+        return self._overflow if self._size else 0
 
     def stats(self) -> PoolStats:
         """poolwarden's statistics: sizes, counters, wait and hold times."""
@@ -337,3 +329,7 @@ class WardenPool(QueuePool):
 
     def __repr__(self) -> str:
         return f"<WardenPool {self._warden!r}>"
+
+
+#: Who called WardenPool.connect (through SQLAlchemy's checkout chain).
+_CALLERS = CallerFinder(WardenPool.connect.__code__)

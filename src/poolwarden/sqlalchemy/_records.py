@@ -30,7 +30,6 @@ from ..adapters import (
     for_connection,
     for_exception,
 )
-from ._held import unwrapped
 
 __all__ = ["AsyncRecordAdapter", "RecordAdapter"]
 
@@ -41,18 +40,35 @@ class _RecordQuestions(BaseAdapter):
     name = "sqlalchemy"
     dialect = "sqlalchemy"
 
-    def __init__(self, sa_pool: SAPool, description: str) -> None:
+    def __init__(self, sa_pool: SAPool, description: str, checkout_checks: bool = True) -> None:
         super().__init__(None, self._new_record)
         self._sa_pool = sa_pool
         self._description = description
+        #: False when SQLAlchemy's pre-ping checks each checkout instead (as in QueuePool,
+        #: whose books then hold an invalidated record where poolwarden would drop it):
+        #: the probe then only serves the held-connection check.
+        self._checkout_checks = checkout_checks
         #: The adapter of the DB-API driver, known from the first connection.
         self._known: BaseAdapter | None = None
 
     def _new_record(self) -> _ConnectionRecord:
         record = _ConnectionRecord(self._sa_pool)
-        if self._known is None and record.dbapi_connection is not None:
-            self._known = self._recognise(self._inner(record.dbapi_connection))
+        conn = record.dbapi_connection
+        if conn is not None:
+            if self._known is None:
+                self._known = self._recognise(self._inner(conn))
+            self.connected(record)
         return record
+
+    def connected(self, record: _ConnectionRecord) -> None:
+        """The record holds a new connection (made by poolwarden, or put in by SQLAlchemy:
+        a recycle, a reconnect on checkout): note which one, so that WardenPool sees when
+        SQLAlchemy puts in another, and the session settings its connect events gave it."""
+        fields = record.__dict__
+        fields["_poolwarden_conn"] = record.dbapi_connection
+        conn = self._conn(record)
+        if conn is not None:
+            fields["_poolwarden_session"] = self._rules().session_state(conn)
 
     def _recognise(self, conn: Any) -> BaseAdapter:
         raise NotImplementedError
@@ -63,7 +79,7 @@ class _RecordQuestions(BaseAdapter):
 
     def _conn(self, raw: Any) -> Any:
         """The driver connection in record ``raw``, or None while the record is empty."""
-        conn = unwrapped(raw.dbapi_connection)
+        conn = raw.dbapi_connection
         return None if conn is None else self._inner(conn)
 
     def _rules(self) -> BaseAdapter:
@@ -83,6 +99,8 @@ class _RecordQuestions(BaseAdapter):
         return conn is None or raw._is_hard_or_soft_invalidated() or self._rules().is_closed(conn)
 
     def readable_means_dead(self, raw: Any) -> bool:
+        if not self._checkout_checks:
+            return False
         conn = self._conn(raw)
         return conn is None or self._rules().readable_means_dead(conn)
 
