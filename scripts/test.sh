@@ -8,7 +8,9 @@
 # smoke runs of the benchmark scripts. Under CI=true a missing server fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh --browser
+./scripts/setup.sh --tests
+# The servers' addresses: as configured, or poolwarden's own (scripts/setup.sh).
+set -a; source .poolwarden/servers.env; set +a
 echo "[test] ruff"; .venv/bin/ruff check src tests benchmarks examples tools
 .venv/bin/ruff format --check src tests benchmarks examples tools
 echo "[test] generated sync modules are current"; .venv/bin/python tools/async_to_sync.py --check

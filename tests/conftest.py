@@ -42,6 +42,21 @@ def _check(kind: str) -> None:
         pytest.skip(problem)
 
 
+def with_port(url: str, port: int) -> str:
+    """``url`` with its server's port replaced by ``port`` (its host and the rest unchanged)."""
+    scheme, _, rest = url.partition("://")
+    netloc, slash, tail = rest.partition("/")
+    credentials, at, hostport = netloc.rpartition("@")
+    host = hostport.rsplit(":", 1)[0] if not hostport.endswith("]") else hostport
+    return f"{scheme}://{credentials}{at}{host}:{port}{slash}{tail}"
+
+
+def mysql_address(user: str, query: str = "") -> str:
+    """A PyMySQL URL of the test MariaDB for ``user`` (``name`` or ``name:password``)."""
+    hostport_db = MYSQL.rpartition("@")[2]
+    return f"mysql+pymysql://{user}@{hostport_db}{'?' + query if query else ''}"
+
+
 def mysql_url(driver: str, **query: str) -> str:
     """URL of the test MariaDB for ``driver``."""
     tail = "?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else ""

@@ -20,7 +20,7 @@ import pytest
 
 from poolwarden.cli import main
 from poolwarden.cli.target import Target
-from tests.conftest import IN_CI, _check, mysql_url, postgres_url
+from tests.conftest import IN_CI, _check, mysql_address, mysql_url, postgres_url
 
 
 @dataclass
@@ -90,7 +90,7 @@ class MySQLUser:
 
     def url(self, password: str | None = None) -> str:
         secret = self.password if password is None else password
-        return f"mysql+pymysql://{self.name}:{secret}@127.0.0.1:3306/test"
+        return mysql_address(f"{self.name}:{secret}")
 
 
 @contextmanager

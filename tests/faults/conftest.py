@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from tests.faults.proxy import FaultProxy
-from tests.faults.servers import DisposableMariaDB, DisposablePostgres
+from tests.servers import DisposableMariaDB, DisposablePostgres
 
 MYSQL_DRIVERS = ("pymysql", "mysqldb", "mysqlconnector")
 POSTGRES_DRIVERS = ("psycopg", "psycopg2")

@@ -1,29 +1,61 @@
-"""Disposable MariaDB and PostgreSQL servers that a test may kill and restart.
+"""MariaDB and PostgreSQL servers of poolwarden's own, that a test may kill and restart.
 
-Each instance has its own data directory, socket and free port on 127.0.0.1, built from the
-Debian packages' binaries (``mariadb-install-db`` + ``mariadbd``; ``initdb`` + ``pg_ctl``),
-and is removed when the test session ends.
+Each instance has its own data directory, socket and port on 127.0.0.1, built from the
+Debian packages' binaries (``mariadb-install-db`` + ``mariadbd``; ``initdb`` + ``pg_ctl``).
+The fault tests make them in a temporary directory and remove them when the session ends;
+:mod:`tests.local_servers` keeps one of each under the checkout, for the demo and the tests
+when no server is reachable as configured. They are created with root / postgres and no
+password, which is safe only because nobody else's data is in them and they listen on
+127.0.0.1 alone.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DisposableMariaDB", "DisposablePostgres", "free_port"]
+__all__ = ["DisposableMariaDB", "DisposablePostgres", "free_port", "port_is_free"]
+
+# A Unix socket's path must fit in sockaddr_un (108 bytes, with its NUL): the servers'
+# sockets go to a short temporary directory when the data directory's path is too deep.
+_SOCKET_PATH_LIMIT = 100
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """Whether ``port`` on 127.0.0.1 can be bound now."""
+    with socket.socket() as sock:
+        # As the servers bind: a port whose last connections linger in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _socket_dir(base: Path, name: str) -> Path:
+    if len(str(base / name)) <= _SOCKET_PATH_LIMIT:
+        return base
+    digest = hashlib.sha256(str(base).encode()).hexdigest()[:12]
+    short = Path(tempfile.gettempdir()) / f"poolwarden-{digest}"
+    short.mkdir(mode=0o755, exist_ok=True)
+    return short
 
 
 def _wait_until(check: Any, timeout: float, what: str) -> None:
@@ -40,16 +72,36 @@ def _wait_until(check: Any, timeout: float, what: str) -> None:
 
 
 class DisposableMariaDB:
-    """``mariadbd`` on a free port with root (no password) and a database ``test``."""
+    """``mariadbd`` on a free port with root (no password) and a database ``test``.
+
+    ``base`` holds its data; when it already does, the server is started on that data
+    rather than made anew; with ``start=False`` nothing is made or started (a handle on a
+    server an earlier process started, to stop it). ``detached`` servers run in a session
+    of their own, so they outlive the process that started them.
+    """
 
     kind = "mysql"
 
-    def __init__(self, base: Path) -> None:
+    def __init__(
+        self,
+        base: Path,
+        port: int | None = None,
+        detached: bool = False,
+        start: bool = True,
+        max_connections: int = 60,
+    ) -> None:
         self.base = base
         self.datadir = base / "data"
-        self.port = free_port()
+        self.port = port or free_port()
+        self.detached = detached
+        self.max_connections = max_connections
         self.process: subprocess.Popen[bytes] | None = None
+        if not start:  # a handle on a server that may be running already
+            return
         base.mkdir(parents=True, exist_ok=True)
+        if (self.datadir / "mysql").is_dir():
+            self.start()
+            return
         root = ["--user=root"] if os.geteuid() == 0 else []
         subprocess.run(
             [
@@ -65,15 +117,18 @@ class DisposableMariaDB:
     def start(self, timeout: float = 30.0) -> None:
         """Start the server and wait until it accepts logins."""
         root = ["--user=root"] if os.geteuid() == 0 else []
+        socket_path = _socket_dir(self.base, "mysqld.sock") / "mysqld.sock"
         self.process = subprocess.Popen(
             [
                 "/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.datadir}",
-                f"--socket={self.base / 'mysqld.sock'}", f"--port={self.port}",
+                f"--socket={socket_path}", f"--port={self.port}",
                 "--bind-address=127.0.0.1", f"--pid-file={self.base / 'mysqld.pid'}",
                 f"--log-error={self.base / 'error.log'}", "--skip-log-bin",
-                "--innodb-buffer-pool-size=16M", "--max-connections=60", *root,
+                "--innodb-buffer-pool-size=16M", f"--max-connections={self.max_connections}",
+                *root,
             ],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            start_new_session=self.detached,
         )  # fmt: skip
         _wait_until(self._accepts_login, timeout, "MariaDB")
 
@@ -84,12 +139,29 @@ class DisposableMariaDB:
             return True
 
     def stop(self, kill: bool = False) -> None:
-        """Shut the server down (SIGTERM: clients' connections are closed) or kill it."""
-        if self.process is None:
+        """Shut the server down (SIGTERM: clients' connections are closed) or kill it.
+
+        A server this object did not start (one left running by an earlier process) is
+        found by its pid file.
+        """
+        sig = signal.SIGKILL if kill else signal.SIGTERM
+        if self.process is not None:
+            self.process.send_signal(sig)
+            self.process.wait(30)
+            self.process = None
             return
-        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        self.process.wait(30)
-        self.process = None
+        pid = _read_pid(self.base / "mysqld.pid")
+        if pid is not None:
+            os.kill(pid, sig)
+            _wait_until(lambda: not _alive(pid), 30, "MariaDB shutdown")
+
+    def running(self) -> bool:
+        """Whether the server accepts root's login now."""
+        try:
+            with self.admin():
+                return True
+        except Exception:
+            return False
 
     def restart(self) -> None:
         """Stop and start again on the same port and data."""
@@ -125,6 +197,28 @@ class DisposableMariaDB:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
+def _read_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A child that exited but was not reaped is a zombie: gone for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+    except OSError:
+        return True
+
+
 def _pg_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if not found:
@@ -133,19 +227,39 @@ def _pg_bin(name: str) -> str:
 
 
 class DisposablePostgres:
-    """A PostgreSQL cluster on a free port with trust auth and a database ``test``."""
+    """A PostgreSQL cluster on a free port with trust auth and a database ``test``.
+
+    ``base`` holds its data; when it already does, the cluster is started on that data
+    rather than made anew; with ``start=False`` nothing is made or started. ``pg_ctl``
+    detaches the server in any case (``detached`` is accepted for symmetry with
+    :class:`DisposableMariaDB`).
+    """
 
     kind = "postgresql"
 
-    def __init__(self, base: Path) -> None:
+    def __init__(
+        self,
+        base: Path,
+        port: int | None = None,
+        detached: bool = False,
+        start: bool = True,
+        max_connections: int = 60,
+    ) -> None:
         self.base = base
         self.datadir = base / "data"
-        self.port = free_port()
+        self.port = port or free_port()
+        self.detached = detached
+        self.max_connections = max_connections
+        if not start:  # a handle on a server that may be running already
+            return
         base.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             # initdb and the server refuse to run as root: hand the directory to the
             # postgres account and run them as that account.
             shutil.chown(base, user="postgres")
+        if (self.datadir / "PG_VERSION").is_file():
+            self.start()
+            return
         self._run(
             _pg_bin("initdb"), "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
             "--no-sync", "-E", "UTF8",
@@ -159,9 +273,12 @@ class DisposablePostgres:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the server and wait until it accepts logins."""
+        sockets = _socket_dir(self.base, f".s.PGSQL.{self.port}")
+        if os.geteuid() == 0 and sockets != self.base:
+            shutil.chown(sockets, user="postgres")
         options = (
-            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c max_connections=60 -c superuser_reserved_connections=3"
+            f"-p {self.port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-c max_connections={self.max_connections} -c superuser_reserved_connections=3"
         )
         self._run(
             _pg_bin("pg_ctl"), "-D", str(self.datadir), "-o", options,
@@ -178,6 +295,14 @@ class DisposablePostgres:
         """Stop and start again on the same port and data."""
         self.stop()
         self.start()
+
+    def running(self) -> bool:
+        """Whether the server accepts the superuser's login now."""
+        try:
+            with self.admin():
+                return True
+        except Exception:
+            return False
 
     def admin(self) -> Any:
         """A direct superuser connection, outside any pool, autocommit on."""
