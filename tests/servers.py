@@ -95,6 +95,7 @@ class DisposableMariaDB:
         self.port = port or free_port()
         self.detached = detached
         self.max_connections = max_connections
+        self.socket_path = _socket_dir(base, "mysqld.sock") / "mysqld.sock"
         self.process: subprocess.Popen[bytes] | None = None
         if not start:  # a handle on a server that may be running already
             return
@@ -103,25 +104,30 @@ class DisposableMariaDB:
             self.start()
             return
         root = ["--user=root"] if os.geteuid() == 0 else []
+        # --force: the host's name need not resolve (a minimal system may lack /etc/hosts);
+        # the server skips name resolution too, so root gets an account for 127.0.0.1.
         subprocess.run(
             [
                 "mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}",
-                "--auth-root-authentication-method=normal", "--skip-test-db", *root,
+                "--auth-root-authentication-method=normal", "--skip-test-db", "--force",
+                *root,
             ],
             check=True, capture_output=True,
         )  # fmt: skip
         self.start()
-        with self.admin() as conn:
-            conn.cursor().execute("CREATE DATABASE IF NOT EXISTS test")
+        with self._over_socket() as conn:
+            cursor = conn.cursor()
+            cursor.execute("CREATE USER IF NOT EXISTS root@'127.0.0.1'")
+            cursor.execute("GRANT ALL PRIVILEGES ON *.* TO root@'127.0.0.1' WITH GRANT OPTION")
+            cursor.execute("CREATE DATABASE IF NOT EXISTS test")
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the server and wait until it accepts logins."""
         root = ["--user=root"] if os.geteuid() == 0 else []
-        socket_path = _socket_dir(self.base, "mysqld.sock") / "mysqld.sock"
         self.process = subprocess.Popen(
             [
                 "/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.datadir}",
-                f"--socket={socket_path}", f"--port={self.port}",
+                f"--socket={self.socket_path}", f"--port={self.port}", "--skip-name-resolve",
                 "--bind-address=127.0.0.1", f"--pid-file={self.base / 'mysqld.pid'}",
                 f"--log-error={self.base / 'error.log'}", "--skip-log-bin",
                 "--innodb-buffer-pool-size=16M", f"--max-connections={self.max_connections}",
@@ -135,8 +141,15 @@ class DisposableMariaDB:
     def _accepts_login(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"mariadbd exited: {(self.base / 'error.log').read_text()[-2000:]}")
-        with self.admin():
+        with self._over_socket():  # root@127.0.0.1 does not exist yet on a new server
             return True
+
+    def _over_socket(self) -> Any:
+        import pymysql
+
+        return pymysql.connect(
+            unix_socket=str(self.socket_path), user="root", autocommit=True, connect_timeout=2
+        )
 
     def stop(self, kill: bool = False) -> None:
         """Shut the server down (SIGTERM: clients' connections are closed) or kill it.

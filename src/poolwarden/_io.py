@@ -14,6 +14,7 @@ from typing import Any
 
 from ._compat import bounded_ping
 from ._entry import Entry
+from ._greeting import wrong_server_hint
 from ._proxy import IN_TRANSACTION
 from ._url import SECRET_OPTIONS
 from .adapters import Adapter, for_connection
@@ -42,6 +43,9 @@ class ConnectionIO:
         self.reset_mode = reset_mode
         self.validation_timeout = validation_timeout
         self._probe = probe
+        #: What a probe of the URL's port said after connecting first failed: a hint
+        #: when another kind of server answers there ("" when not, None: not probed).
+        self.server_hint: str | None = None
 
     # -- open and close ------------------------------------------------------------------
     def open(self) -> tuple[Any, Callable[[], Any] | None]:
@@ -165,7 +169,22 @@ class ConnectionIO:
         return text
 
     def describe_connect_error(self, exc: BaseException) -> str:
-        """The driver's error, password-free, with the adapter's diagnosis if it has one."""
+        """The driver's error, password-free, with the adapter's diagnosis if it has one
+        and the wrong-server hint if the probe found one."""
         text = self.redact(repr(exc))
         hint = self.adapter.explain_connect_error(exc)
-        return f"{text} ({hint})" if hint else text
+        text = f"{text} ({hint})" if hint else text
+        return f"{text}; {self.server_hint}" if self.server_hint else text
+
+    def probe_server(self, exc: BaseException | None) -> str:
+        """Once per pool, after connecting failed (or gave no answer in time): ask the
+        URL's port which kind of server it is (at most a second, in a thread for an
+        asyncio pool) and remember the hint; ``exc``, the driver's error, gets it as a
+        note, which tracebacks show."""
+        if self.server_hint is None:
+            self.server_hint = ""  # probed at most once, even if the probe itself fails
+            hint = wrong_server_hint(self.adapter.url)
+            self.server_hint = hint or ""
+        if exc is not None and self.server_hint and hasattr(exc, "add_note"):
+            exc.add_note(f"poolwarden: {self.server_hint}")
+        return self.server_hint

@@ -18,6 +18,7 @@ def timeout_message(
     waited: float,
     connect_error: BaseException | None,
     now: float,
+    hint: str = "",
 ) -> str:
     """Why a checkout found no connection: the limits, who holds the connections (and
     where the longest-held one was taken), and what connecting said, if it failed."""
@@ -33,6 +34,8 @@ def timeout_message(
             f"; opening a new connection failed {core.backoff.failures} time(s) in a row, "
             f"last with: {describe_error(connect_error)}"
         )
+    elif hint:
+        text += f"; no connection could be opened yet: {hint}"
     oldest = core.oldest_holder()
     if oldest is not None:
         held = now - oldest.checkout_at

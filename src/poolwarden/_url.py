@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-__all__ = ["URL", "parse_url"]
+from ._url_mask import SECRET_OPTIONS, mask_url_text
+
+__all__ = ["SECRET_OPTIONS", "URL", "malformed_url_error", "parse_url"]
 
 #: dialect -> (driver used when the URL names none, drivers we support). The defaults are
 #: SQLAlchemy's, so a URL that works with ``create_engine`` picks the same driver here.
@@ -34,10 +36,6 @@ DRIVER_ALIASES = {
     # SQLAlchemy's name for psycopg's AsyncConnection in create_async_engine URLs.
     "psycopg_async": "psycopg",
 }
-
-
-#: Query options that carry a password (drivers and libpq accept them in the URL too).
-SECRET_OPTIONS = frozenset({"password", "passwd", "pwd", "sslpassword"})
 
 
 @dataclass(frozen=True)
@@ -119,42 +117,80 @@ def _check_driver(dialect: str, driver: str, asyncio: bool) -> None:
     raise ValueError(f"target: unknown driver {driver!r} for {dialect}; allowed: {allowed}")
 
 
-def _bad(target: str, why: str) -> ValueError:
+def _bad(target: str, why: str, argument: str = "target") -> ValueError:
     example = "e.g. 'mysql+pymysql://user:password@127.0.0.1:3306/dbname'"
-    return ValueError(f"target: malformed database URL {_scrub(target)!r}: {why} ({example})")
+    return ValueError(
+        f"{argument}: malformed database URL {mask_url_text(target)!r}: {why} ({example})"
+    )
 
 
-def _scrub(text: str) -> str:
-    """Hide anything between ``user:`` and ``@``, and password query options, so a
-    malformed URL's password is not echoed."""
-    text = _SECRET_QUERY.sub(lambda m: m.group(1) + "***", text)
-    head, sep, tail = text.partition("://")
-    if not sep:
-        return text
-    auth, at, rest = tail.rpartition("@")
-    if not at or ":" not in auth:
-        return text
-    return f"{head}://{auth.split(':', 1)[0]}:***@{rest}"
+def malformed_url_error(text: str, argument: str = "url") -> ValueError:
+    """The error for URL ``text`` that another parser (SQLAlchemy's) refused: what is
+    wrong with it, if poolwarden can tell, and the URL with anything that could be a
+    password hidden (that parser's own message may quote one)."""
+    problem = "no '://' after the scheme" if "://" not in text else _syntax_problem(text)
+    return _bad(text, problem or "SQLAlchemy cannot parse it", argument)
 
 
-_SECRET_QUERY = re.compile(
-    r"([?&](?:" + "|".join(sorted(SECRET_OPTIONS)) + r")=)[^&#]*", re.IGNORECASE
-)
+#: A '%' that does not start a percent-escape.
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_ENCODE = "percent-encode / ? # @ and % in a password (%2F %3F %23 %40 %25)"
 
-#: What to say when urllib cannot split a URL: its own message may quote part of a
+
+def _port_problem(text: str, quotable: bool) -> str | None:
+    """What is wrong with the port text (None: nothing); the text is quoted only when it
+    cannot be a password (``quotable``: an ``@`` ends the user part before it)."""
+    if text == "" or (text.isdigit() and 1 <= int(text) <= 65535):
+        return None
+    shown = repr(text) if quotable else "text that is not one"
+    return f"port must be a number 1-65535, got {shown}"
+
+
+def _syntax_problem(target: str) -> str | None:
+    """The first thing wrong with the shape of ``target`` (None: nothing found), worded
+    without quoting anything that could be a password."""
+    rest = target.partition("://")[2]
+    netloc_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc, after = rest[:netloc_end], rest[netloc_end:]
+    path = re.split(r"[?#]", after, maxsplit=1)[0]
+    if netloc.count("@") > 1:
+        return "more than one '@' before the host: " + _ENCODE
+    userinfo, at, hostport = netloc.rpartition("@")
+    if not at and "@" in path:
+        return "an '@' after the host: " + _ENCODE
+    if "[" in hostport or "]" in hostport:
+        match = re.fullmatch(r"\[[^\[\]/]*\](?::(.*))?", hostport)
+        if match is None:
+            return "unbalanced '[' or ']' around the host (an IPv6 host is written [::1])"
+        port_text = match.group(1) or ""
+    elif hostport.count(":") > 1:
+        return "an IPv6 host must be in brackets, e.g. [::1]:5432"
+    else:
+        port_text = hostport.partition(":")[2]
+    problem = _port_problem(port_text, quotable=bool(at))
+    if problem is not None:
+        if not at and "@" in after:
+            return f"{problem}; " + _ENCODE
+        return problem
+    for part, text in (("user name or password", userinfo), ("host", hostport), ("path", path)):
+        if _BAD_ESCAPE.search(text):
+            return f"a '%' in the {part} is not followed by two hex digits: " + _ENCODE
+    return None
+
+
+#: What to say when urllib still cannot split a URL: its own message may quote part of a
 #: password that holds a character with a meaning in URLs.
-_SPLIT_HINT = (
-    "bad host or port; the port must be an integer 0-65535, and a password holding "
-    "/ # ? or @ must have them percent-encoded (%2F %23 %3F %40)"
-)
+_SPLIT_HINT = "bad host or port; " + _ENCODE
 
 
 def parse_url(target: str, asyncio: bool = False) -> URL:
     """Parse ``target``; raise ``ValueError`` naming what is wrong and what is allowed.
     ``asyncio``: the URL is for an asyncio pool, whose drivers are asyncio drivers."""
     if "://" not in target:
-        raise _bad(target, "it has no '://' after the dialect")
+        raise _bad(target, "no '://' after the scheme")
     scheme, _, _ = target.partition("://")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*(\+[A-Za-z0-9_-]+)?", scheme):
+        raise _bad(target, "the text before '://' must be dialect+driver, e.g. mysql+pymysql")
     dialect, _, driver = scheme.lower().partition("+")
     dialect = DIALECT_ALIASES.get(dialect, dialect)
     if dialect not in DIALECTS:
@@ -163,11 +199,18 @@ def parse_url(target: str, asyncio: bool = False) -> URL:
     driver = DRIVER_ALIASES.get(driver, driver)
     _check_driver(dialect, driver, asyncio)
     driver = driver or (ASYNC_DIALECTS if asyncio else DIALECTS)[dialect][0]
+    # SQLite URLs hold a file path, in which any character is allowed.
+    problem = None if dialect == "sqlite" else _syntax_problem(target)
+    if problem is not None:
+        raise _bad(target, problem)
     try:
         parts = urlsplit(target)
         port = parts.port
     except ValueError:
-        raise _bad(target, _SPLIT_HINT) from None
+        parts = None  # raised below: urllib's message, which may quote a password, is
+        # then not kept as the error's __context__ either
+    if parts is None:
+        raise _bad(target, _SPLIT_HINT)
     if parts.fragment:
         raise _bad(
             target, "a '#' fragment is not allowed (a '#' in a password must be written %23)"

@@ -70,4 +70,13 @@ def fresh_error(error: BaseException | None) -> BaseException:
         clone = copy.copy(error)
     except Exception:
         return error
-    return clone if type(clone) is type(error) else error
+    if type(clone) is not type(error):
+        return error
+    # Notes (poolwarden's hints) live in __dict__, which some drivers' errors do not copy.
+    notes = getattr(error, "__notes__", None)
+    if notes and not getattr(clone, "__notes__", None):
+        try:
+            clone.__notes__ = list(notes)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            return error
+    return clone

@@ -15,7 +15,9 @@ Flask-SQLAlchemy 3 reads engine options only from ``SQLALCHEMY_ENGINE_OPTIONS``;
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
+import weakref
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -43,13 +45,24 @@ def check_config(
     server_idle_timeout: float | None = None,
     warn: bool = True,
 ) -> list[str]:
-    """Findings about a Flask app's pool configuration, each also issued as a
-    :class:`PoolConfigWarning` (unless ``warn=False``) and logged.
+    """Findings about a Flask app's pool configuration, each also issued once: as a
+    :class:`PoolConfigWarning` pointing at the caller's line, or with ``warn=False``
+    logged instead (WARNING, logger ``poolwarden``). Not both: with logging left
+    unconfigured, Python prints a warning and a log line alike on stderr, so each
+    finding would show twice.
 
     Checks the legacy ``SQLALCHEMY_POOL_*`` keys Flask-SQLAlchemy 3 ignores, and a
     ``pool_recycle`` not below the server's idle timeout (given, or read through
     ``engine``, a SQLAlchemy engine for the app's database).
     """
+    findings = _findings(config, engine, server_idle_timeout)
+    _issue(findings, warn, sys._getframe(1))
+    return findings
+
+
+def _findings(
+    config: Mapping[str, Any], engine: Any, server_idle_timeout: float | None
+) -> list[str]:
     findings: list[str] = []
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     for key, option in LEGACY_KEYS.items():
@@ -70,11 +83,40 @@ def check_config(
                 "or drop it with WardenPool, which retires connections before the server's "
                 "timeout on its own"
             )
-    for finding in findings:
-        log.warning("%s", finding)
-        if warn:
-            warnings.warn(finding, PoolConfigWarning, stacklevel=2)
     return findings
+
+
+def _issue(findings: list[str], warn: bool, caller: Any) -> None:
+    """Warn (at the ``caller`` frame's line) or log each finding. The warning gets a
+    registry of its own: Python's would show it only for the first app a factory makes
+    at that line, where each app should hear about its own configuration."""
+    for finding in findings:
+        if not warn:
+            log.warning("%s", finding)
+            continue
+        warnings.warn_explicit(
+            finding,
+            PoolConfigWarning,
+            caller.f_code.co_filename,
+            caller.f_lineno,
+            module=caller.f_globals.get("__name__"),
+            registry={},
+        )
+
+
+#: The findings already issued for each app: init_app called again for the same app (a
+#: test fixture, a second extension set-up) does not repeat them.
+_REPORTED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _new_for(app: Any, findings: list[str]) -> list[str]:
+    try:
+        reported = _REPORTED.setdefault(app, set())
+    except TypeError:  # an app object that takes no weak reference: nothing remembered
+        return findings
+    new = [finding for finding in findings if finding not in reported]
+    reported.update(new)
+    return new
 
 
 def _read_idle_timeout(engine: Any) -> float | None:
@@ -103,7 +145,8 @@ def init_app(app: Any, db: Any = None, **options: Any) -> list[str]:
     Flask-SQLAlchemy's own MySQL default of 7200 s does not replace the lifetime WardenPool
     derives from the server), checks the configuration (see
     :func:`check_config`), then calls ``db.init_app(app)`` if ``db`` is given. Returns
-    the findings.
+    the findings. Each is warned about once per app, at the line that called
+    ``init_app``: calling it again for the same app returns them without repeating them.
     """
     from .sqlalchemy import WardenPool
 
@@ -116,7 +159,8 @@ def init_app(app: Any, db: Any = None, **options: Any) -> list[str]:
         engine_options.setdefault("pool_recycle", -1)
     engine_options.update(options)
     config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options
-    findings = check_config(config)
+    findings = _findings(config, None, None)
+    _issue(_new_for(app, findings), True, sys._getframe(1))
     if db is not None:
         db.init_app(app)
     return findings

@@ -11,6 +11,7 @@ import pytest
 
 from poolwarden.cli import main
 from tests.cli.conftest import Cli, MySQLUser, one_error_line
+from tests.conftest import mysql_address, with_port
 
 SECRET = "Sekr3t-Pw"
 
@@ -19,7 +20,10 @@ SECRET = "Sekr3t-Pw"
     ("url", "expected"),
     [
         ("mysql+pymysql//root@127.0.0.1/test", "malformed database URL"),
-        (f"mysql+pymysql://root:{SECRET}@127.0.0.1:notaport/test", "the port must be an integer"),
+        (
+            f"mysql+pymysql://root:{SECRET}@127.0.0.1:notaport/test",
+            "port must be a number 1-65535, got 'notaport'",
+        ),
         (f"mysql+nosuch://root:{SECRET}@127.0.0.1/test", "unknown driver 'nosuch' for mysql"),
         (f"oracle://root:{SECRET}@127.0.0.1/test", "unknown database dialect 'oracle'"),
         ("sqlite:///app.db", "has no server to check"),
@@ -55,7 +59,7 @@ def test_missing_cli_extra_is_one_line(
 
 @pytest.mark.parametrize("server", ["mysql", "postgres"])
 def test_connection_refused(cli: Cli, server: str, request: pytest.FixtureRequest) -> None:
-    url = request.getfixturevalue(server).replace(":3306/", ":1/").replace(":5432/", ":1/")
+    url = with_port(request.getfixturevalue(server), 1)
     url = url.replace("root@", f"root:{SECRET}@").replace("postgres@", f"postgres:{SECRET}@")
     line = one_error_line(cli("doctor", url))
     assert "cannot connect to" in line and "connection refused" in line.lower()
@@ -78,7 +82,7 @@ def test_wrong_password_and_unknown_user(cli: Cli, limited_user: MySQLUser) -> N
 
 
 def test_wrong_password_as_a_query_option(cli: Cli, limited_user: MySQLUser) -> None:
-    url = f"mysql+pymysql://{limited_user.name}@127.0.0.1:3306/test?password={SECRET}"
+    url = mysql_address(limited_user.name, query=f"password={SECRET}")
     run = cli("doctor", url, "--debug")
     assert run.status == 2
     line = run.err.splitlines()[-1]
@@ -155,7 +159,7 @@ def test_invalid_doctor_options(cli: Cli) -> None:
 
 
 def test_debug_shows_the_traceback_without_the_password(cli: Cli, mysql: str) -> None:
-    url = mysql.replace("root@", f"root:{SECRET}@").replace(":3306/", ":1/")
+    url = with_port(mysql.replace("root@", f"root:{SECRET}@"), 1)
     run = cli("doctor", url, "--debug")
     assert run.status == 2
     assert "Traceback (most recent call last)" in run.err

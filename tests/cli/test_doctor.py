@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tests.cli.conftest import Cli, MySQLUser, one_error_line, query
+from tests.conftest import mysql_address, with_port
 
 MYSQL_SETTINGS = (
     "version",
@@ -148,10 +149,10 @@ def test_per_user_limit(cli: Cli, limited_user: MySQLUser) -> None:
 
 
 def test_password_as_a_query_option_is_never_shown(cli: Cli, password_user: MySQLUser) -> None:
-    url = f"mysql+pymysql://{password_user.name}@127.0.0.1:3306/test?password={password_user.password}"
+    url = mysql_address(password_user.name, query=f"password={password_user.password}")
     run = cli("doctor", url, "--debug")
     assert run.status == 0, run.output
-    assert f"at mysql+pymysql://{password_user.name}@127.0.0.1:3306/test?password=***" in run.flat
+    assert f"at {url.partition('?')[0]}?password=***" in run.flat
     _, report = doctor_json(cli, url)
     assert report["url"].endswith("?password=***")
     for text in (run.output, json.dumps(report)):
@@ -159,7 +160,7 @@ def test_password_as_a_query_option_is_never_shown(cli: Cli, password_user: MySQ
 
 
 def test_json_says_why_it_failed(cli: Cli, mysql: str) -> None:
-    run = cli("doctor", mysql.replace(":3306/", ":1/"), "--json")
+    run = cli("doctor", with_port(mysql, 1), "--json")
     assert run.status == 2
     report = json.loads(run.out)
     assert report["exit_status"] == 2

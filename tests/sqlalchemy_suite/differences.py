@@ -1,6 +1,6 @@
 """The tests of SQLAlchemy's own suite that pass with QueuePool and cannot pass with
 WardenPool, each with why: what it asserts is a QueuePool behaviour poolwarden changes by
-design (README, "Where WardenPool differs from QueuePool").
+design (docs/sqlalchemy.md, "Where it differs, by design").
 
 Every other test QueuePool passes must pass with WardenPool. A test listed here that starts
 passing fails the tier too, so the list stays true. Patterns are ``fnmatch`` patterns of

@@ -84,6 +84,8 @@ class Background:
                     await self._learn_lifetime(raw)
             except Exception as exc:
                 retryable = self._io.adapter.is_retryable_connect_error(exc)
+                if self._core.counters.connects == 0:  # never connected: the wrong port?
+                    await self._io.probe_server(exc)
                 log.log(
                     logging.WARNING if self._core.backoff.failures == 0 else logging.DEBUG,
                     "connecting to %s failed: %s%s",

@@ -6,11 +6,13 @@ makes sure none of these calls can block for long or leak a password into a mess
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from .._entry import Entry
+from .._greeting import wrong_server_hint
 from .._url import SECRET_OPTIONS
 from ..adapters import AsyncAdapter, async_for_connection
 from ..adapters.async_base import maybe_await
@@ -41,6 +43,9 @@ class ConnectionIO:
         self.reset_mode = reset_mode
         self.validation_timeout = validation_timeout
         self._probe = probe
+        #: What a probe of the URL's port said after connecting first failed: a hint
+        #: when another kind of server answers there ("" when not, None: not probed).
+        self.server_hint: str | None = None
 
     # -- open and close ------------------------------------------------------------------
     async def open(self) -> tuple[Any, Callable[[], Any] | None]:
@@ -167,7 +172,25 @@ class ConnectionIO:
         return text
 
     def describe_connect_error(self, exc: BaseException) -> str:
-        """The driver's error, password-free, with the adapter's diagnosis if it has one."""
+        """The driver's error, password-free, with the adapter's diagnosis if it has one
+        and the wrong-server hint if the probe found one."""
         text = self.redact(repr(exc))
         hint = self.adapter.explain_connect_error(exc)
-        return f"{text} ({hint})" if hint else text
+        text = f"{text} ({hint})" if hint else text
+        return f"{text}; {self.server_hint}" if self.server_hint else text
+
+    async def probe_server(self, exc: BaseException | None) -> str:
+        """Once per pool, after connecting failed (or gave no answer in time): ask the
+        URL's port which kind of server it is (at most a second, in a thread for an
+        asyncio pool) and remember the hint; ``exc``, the driver's error, gets it as a
+        note, which tracebacks show."""
+        if self.server_hint is None:
+            self.server_hint = ""  # probed at most once, even if the probe itself fails
+            if ASYNC:
+                hint = await asyncio.to_thread(wrong_server_hint, self.adapter.url)
+            else:
+                hint = wrong_server_hint(self.adapter.url)
+            self.server_hint = hint or ""
+        if exc is not None and self.server_hint and hasattr(exc, "add_note"):
+            exc.add_note(f"poolwarden: {self.server_hint}")
+        return self.server_hint

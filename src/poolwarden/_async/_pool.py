@@ -94,7 +94,10 @@ class AsyncPool(Background, Holders):
         validation_timeout: seconds a ping may take before the connection counts as dead.
         probe: check each idle connection's socket before handing it out.
         leak_threshold: seconds after which a connection still checked out is logged, once,
-            with the stack that checked it out (``None``: off).
+            with the stack that checked it out (``None``: off). The report shows the
+            application's frames only, and counts those of the event loop, the
+            frameworks and poolwarden it leaves out; set the environment variable
+            ``POOLWARDEN_FULL_STACKS=1`` for every frame.
         held_check_after: seconds a borrower may leave its connection unused before the
             next operation first probes it (no round trip). If the server closed it
             meanwhile, it is replaced in place when no transaction was open, or the
@@ -383,6 +386,11 @@ class AsyncPool(Background, Holders):
         except BaseException:
             await self._abandon(waiter)
             raise
+        hint = ""
+        if not got and core.counters.connects == 0 and core.connecting:
+            # Never connected, a connect still hanging: a driver waiting for a greeting
+            # the server at that port will never send (PyMySQL at PostgreSQL's port)?
+            hint = await self._io.probe_server(None)
         with self._lock:
             if not got and not core.give_up(waiter):
                 error = core.last_connect_error
@@ -390,7 +398,13 @@ class AsyncPool(Background, Holders):
                     error = None
                 raise PoolTimeout(
                     timeout_message(
-                        self.name, core, self._io.describe_connect_error, wait, error, self._now()
+                        self.name,
+                        core,
+                        self._io.describe_connect_error,
+                        wait,
+                        error,
+                        self._now(),
+                        hint if error is None else "",
                     )
                 ) from error
             entry = waiter.entry

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import select
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, ClassVar
 
 from .._url import URL
+from ._options import libpq_keywords, signature_options
 from .base import Adapter, BaseAdapter
 
 __all__ = ["IDLE_TIMEOUT_QUERY", "PostgresAdapter", "PostgresBase", "idle_timeout_of"]
@@ -107,6 +109,13 @@ class PostgresBase(BaseAdapter):
     dialect: ClassVar[str] = "postgresql"
     reports_transaction: ClassVar[bool] = True
     has_fileno: ClassVar[bool] = True  # psycopg's and psycopg2's connections, both kinds
+
+    @classmethod
+    def driver_options(cls, dbapi: ModuleType) -> frozenset[str] | None:
+        """The connect function's own parameters, and libpq's keywords, which both
+        drivers pass on in the connection string."""
+        own = signature_options(cls.connect_function(dbapi)) or frozenset()
+        return own | libpq_keywords()
 
     def known_autocommit(self, raw: Any) -> bool | None:
         """A client-side setting in both drivers (PostgreSQL has no SQL for it)."""

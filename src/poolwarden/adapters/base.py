@@ -25,6 +25,7 @@ from typing import Any, ClassVar, TypeVar
 from .._probe import make_probe
 from .._url import URL
 from ..errors import ConnectionLost
+from ._options import check_url_options, signature_options
 
 __all__ = ["Adapter", "BaseAdapter", "coerce_options"]
 
@@ -120,6 +121,7 @@ class BaseAdapter:
         """Build an adapter that connects with the URL's parts plus ``connect_args``."""
         dbapi = cls.import_driver()
         kwargs = {**cls.url_kwargs(url), **connect_args}
+        check_url_options(url.scheme, url.query, kwargs, cls.driver_options(dbapi))
         connect = cls.connect_function(dbapi)
 
         def connect_from_url() -> Any:
@@ -136,6 +138,12 @@ class BaseAdapter:
     def connect_function(cls, dbapi: ModuleType) -> Callable[..., Any]:
         """The driver's connect callable."""
         return dbapi.connect  # type: ignore[no-any-return]
+
+    @classmethod
+    def driver_options(cls, dbapi: ModuleType) -> frozenset[str] | None:
+        """The keyword arguments the driver's connect takes, read from its signature
+        (None: it cannot tell, and URL options are passed on unchecked)."""
+        return signature_options(cls.connect_function(dbapi))
 
     # -- the connection, without I/O ----------------------------------------------------
     def fileno(self, raw: Any) -> int | None:

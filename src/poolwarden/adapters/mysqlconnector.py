@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, ClassVar
 
 from .._url import URL
@@ -29,6 +30,16 @@ class MySQLConnectorAdapter(MySQLAdapter):
         "use_unicode",
         "compress",
     }
+
+    @classmethod
+    def driver_options(cls, dbapi: ModuleType) -> frozenset[str] | None:
+        """``connect(*args, **kwargs)``: the keywords are those of its default
+        configuration, plus the pooling ones."""
+        from mysql.connector import constants
+
+        names = set(getattr(constants, "DEFAULT_CONFIGURATION", {}))
+        names |= set(getattr(constants, "CNX_POOL_ARGS", ()))
+        return frozenset(names) or None
 
     @classmethod
     def url_kwargs(cls, url: URL) -> dict[str, Any]:

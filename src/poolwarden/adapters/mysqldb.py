@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import re
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, ClassVar
 
 from .._url import URL
@@ -21,6 +23,18 @@ SSL_KEYS = {
     "ssl_capath": "capath",
     "ssl_cipher": "cipher",
 }
+
+
+#: The keywords of ``MySQLdb._mysql.connection()`` (its C source's kwlist), which
+#: ``Connection.__init__`` passes on: not introspectable, and not all in its docstring.
+_C_EXTENSION_KEYWORDS = frozenset(
+    {
+        "host", "user", "password", "database", "port", "unix_socket", "conv",
+        "connect_timeout", "compress", "named_pipe", "init_command", "read_default_file",
+        "read_default_group", "client_flag", "ssl", "ssl_mode", "local_infile",
+        "read_timeout", "write_timeout", "charset", "auth_plugin", "server_public_key_path",
+    }
+)  # fmt: skip
 
 
 class MySQLdbAdapter(MySQLAdapter):
@@ -48,6 +62,18 @@ class MySQLdbAdapter(MySQLAdapter):
             )
         )
         return kwargs
+
+    @classmethod
+    def driver_options(cls, dbapi: ModuleType) -> frozenset[str] | None:
+        """mysqlclient's ``connect(*args, **kwargs)`` documents its keywords in
+        ``Connection.__init__``'s docstring, and its C extension takes more than that
+        docstring names (``read_timeout``, ``write_timeout``): both, so that no option
+        the driver takes is ever refused."""
+        import MySQLdb.connections
+
+        doc = MySQLdb.connections.Connection.__init__.__doc__ or ""
+        documented = frozenset(re.findall(r":param\s+(?:\w+\s+)?(\w+):", doc))
+        return documented | _C_EXTENSION_KEYWORDS if documented else None
 
     def is_closed(self, raw: Any) -> bool:
         """``open`` turns 0 once the connection is closed."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from types import ModuleType
 from typing import Any, ClassVar
 
 from .._url import URL
@@ -18,6 +20,14 @@ class SQLiteAdapter(Adapter):
     reports_transaction: ClassVar[bool] = True
     module_name: ClassVar[str] = "sqlite3"
     extra: ClassVar[str] = ""
+
+    @classmethod
+    def driver_options(cls, dbapi: ModuleType) -> frozenset[str] | None:
+        """``sqlite3.connect`` is built in, without a signature to read: its documented
+        keywords (``autocommit`` since Python 3.12)."""
+        names = "database timeout detect_types isolation_level check_same_thread factory"
+        extra = " cached_statements uri" + (" autocommit" if sys.version_info >= (3, 12) else "")
+        return frozenset((names + extra).split())
 
     @classmethod
     def url_kwargs(cls, url: URL) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The size report's charts as PNG bytes: throughput and p99 latency against pool size,
-one line per client count, measured cells only. matplotlib's object API with the Agg
-canvas: no display, no global pyplot state."""
+one line per client count through the medians of the rounds, the confidence interval of
+each as an error bar, measured cells only. matplotlib's object API with the Agg canvas:
+no display, no global pyplot state."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ import io
 import time
 from collections.abc import Callable
 
-from .loadtest import CellResult
+from .cells import CellResult
+from .noise import Interval
 
 __all__ = ["latency_chart", "rehearse", "throughput_chart"]
 
 
 def _chart(
     cells: list[CellResult],
-    value: Callable[[CellResult], float],
+    value: Callable[[CellResult], Interval],
     title: str,
     ylabel: str,
     recommended: int | None,
@@ -32,10 +34,16 @@ def _chart(
     sizes = sorted({cell.pool_size for cell in cells})
     for clients in sorted({cell.concurrency for cell in cells}):
         row = sorted((c for c in cells if c.concurrency == clients), key=lambda c: c.pool_size)
-        axes.plot(
+        figures = [value(cell) for cell in row]
+        axes.errorbar(
             [cell.pool_size for cell in row],
-            [value(cell) for cell in row],
+            [iv.median for iv in figures],
+            yerr=[
+                [iv.median - iv.low for iv in figures],
+                [iv.high - iv.median for iv in figures],
+            ],
             marker="o",
+            capsize=3,
             label=f"{clients} client{'s' if clients > 1 else ''}",
         )
     if recommended is not None:
@@ -82,7 +90,11 @@ def rehearse(grid: list[tuple[int, int]]) -> float:
 def throughput_chart(cells: list[CellResult], recommended: int | None) -> bytes:
     """Requests per second against pool size."""
     return _chart(
-        cells, lambda c: c.throughput, "Throughput by pool size", "requests / s", recommended
+        cells,
+        lambda c: c.throughput_interval(),
+        "Throughput by pool size (median of the rounds, CI)",
+        "requests / s",
+        recommended,
     )
 
 
@@ -90,7 +102,7 @@ def latency_chart(cells: list[CellResult], recommended: int | None) -> bytes:
     """p99 latency (checkout wait included) against pool size."""
     return _chart(
         cells,
-        lambda c: c.latency_ms.get("p99", 0.0),
+        lambda c: c.p99_interval(),
         "p99 latency by pool size (including the wait for a connection)",
         "p99 latency, ms",
         recommended,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .findings import Finding, PoolPlan, Severity
+from .fixes import with_fleet_changes
 from .fleet import FLEET_SHARE, check_account_limits, check_fleet
 from .long_work import check_long_work
 from .server_settings import ServerFacts
@@ -23,10 +24,13 @@ class SizeAdvice:
     source: str
 
 
-def suggest_recycle(idle_timeout: float) -> int:
-    """A ``pool_recycle`` safely below the idle timeout: 80% of it, at most an hour (what
-    poolwarden's own automatic lifetime uses)."""
-    return max(1, min(3600, int(idle_timeout * 0.8)))
+def suggest_recycle(idle_timeout: float) -> float:
+    """A ``pool_recycle`` safely below the idle timeout: 80% of it in whole seconds, at
+    most an hour (what poolwarden's own automatic lifetime uses); half of it for a
+    timeout too short for whole seconds (PostgreSQL's is in milliseconds), since the
+    value must stay above 0 (a reconnect at every checkout) and below the timeout."""
+    whole = min(3600, int(idle_timeout * 0.8))
+    return whole if whole >= 1 else idle_timeout / 2
 
 
 def _seconds(value: float) -> str:
@@ -34,12 +38,12 @@ def _seconds(value: float) -> str:
 
 
 def _recycle_every_checkout(
-    plan: PoolPlan, numbers: dict[str, object], suggestion: int | None, name: str
+    plan: PoolPlan, numbers: dict[str, object], suggestion: float | None, name: str
 ) -> Finding:
     """SQLAlchemy recycles a connection older than pool_recycle at checkout unless it is
     -1, so 0 replaces every connection at every checkout."""
     fix = (
-        f"pool_recycle={suggestion} (below {name}), or -1 to turn recycling off"
+        f"pool_recycle={suggestion:g} (below {name}), or -1 to turn recycling off"
         if suggestion is not None
         else "pool_recycle=-1 (off): the server closes no idle sessions"
     )
@@ -52,6 +56,7 @@ def _recycle_every_checkout(
         "out (only -1 turns this off); with 0 every checkout closes the connection and "
         "opens a new one: a connect per request, and no pooling at all.",
         fix,
+        {"pool_recycle": suggestion},  # None: off (-1)
     )
 
 
@@ -86,8 +91,9 @@ def check_recycle(plan: PoolPlan, facts: ServerFacts) -> Finding:
             "'2013 Lost connection', 'server closed the connection unexpectedly'). "
             "poolwarden's WardenPool needs no pool_recycle: it reads the timeout and "
             "retires connections before it.",
-            f"with a plain QueuePool: pool_recycle={suggestion} (or pool_pre_ping=True); "
+            f"with a plain QueuePool: pool_recycle={suggestion:g} (or pool_pre_ping=True); "
             "or use poolwarden.sqlalchemy.create_engine",
+            {"pool_recycle": suggestion},
         )
     if plan.pool_recycle >= timeout:
         return Finding(
@@ -98,9 +104,10 @@ def check_recycle(plan: PoolPlan, facts: ServerFacts) -> Finding:
             f"The server closes a connection idle for {_seconds(timeout)}; the pool keeps "
             f"it until it is {_seconds(plan.pool_recycle)} old, so connections idle in "
             "between are handed out dead: the first query on each fails.",
-            f"pool_recycle={suggestion} (below {name}={timeout:g}); or drop pool_recycle "
+            f"pool_recycle={suggestion:g} (below {name}={timeout:g}); or drop pool_recycle "
             "and use poolwarden's WardenPool, which retires connections before the "
             "server's timeout by itself",
+            {"pool_recycle": suggestion},
         )
     return Finding(
         Severity.OK,
@@ -144,6 +151,12 @@ def _against_measurement(plan: PoolPlan, advice: SizeAdvice) -> Finding:
         "measured_max_overflow": advice.max_overflow,
     }
     if plan.pool_size > advice.pool_size:
+        changes = {"pool_size": advice.pool_size}
+        # The measured max_overflow only where it does not raise what the fleet may open
+        # (size measured the fleet it was told of, which may not be this one).
+        if advice.pool_size + advice.max_overflow <= plan.per_process:
+            changes["max_overflow"] = advice.max_overflow
+        fix = ", ".join(f"{name}={value}" for name, value in changes.items())
         return Finding(
             Severity.WARNING,
             "useful-concurrency",
@@ -153,7 +166,8 @@ def _against_measurement(plan: PoolPlan, advice: SizeAdvice) -> Finding:
             f"'poolwarden size' ({advice.source}, workload {advice.workload}) found "
             f"throughput within 5% of its peak with pool_size={advice.pool_size}; "
             "more connections per process add server load and memory, not speed.",
-            f"pool_size={advice.pool_size}, max_overflow={advice.max_overflow}",
+            fix,
+            changes,
         )
     return Finding(
         Severity.OK,
@@ -222,8 +236,10 @@ def run_checks(
     session = check_session_timeout(facts)
     if session is not None:
         findings.append(session)
-    findings.append(check_fleet(plan, facts))
-    findings.extend(check_account_limits(plan, facts))
+    findings.append(with_fleet_changes(check_fleet(plan, facts), plan, facts))
+    findings.extend(
+        with_fleet_changes(finding, plan, facts) for finding in check_account_limits(plan, facts)
+    )
     findings.append(check_useful_concurrency(plan, facts, advice))
     findings.extend(check_long_work(facts))
     aborted = check_aborted(facts)

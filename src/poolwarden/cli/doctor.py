@@ -18,13 +18,13 @@ from .findings import Finding, PoolPlan, Severity, exit_status, summary
 from .flask_config import FlaskConfig, load_flask_config
 from .options import State, connect_timeout_option, debug_option, fleet_options
 from .output import print_table, print_wrapped
+from .plan import DEFAULTS, pool_plan
 from .server_settings import ServerFacts, read_server_facts
+from .stats_sizing import stats_findings, stats_option
 from .target import Target, resolve_url
 
 __all__ = ["doctor_command"]
 
-#: SQLAlchemy's QueuePool defaults, used for settings given nowhere.
-DEFAULTS = {"pool_size": 5, "max_overflow": 10, "pool_recycle": None}
 
 STYLES = {
     Severity.ERROR: "bold red",
@@ -82,6 +82,7 @@ STYLES = {
     "pool_size is above the useful size it measured. Without it, doctor shows what the "
     "server has seen (Max_used_connections, statements running now).",
 )
+@stats_option
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @connect_timeout_option
 @debug_option
@@ -190,7 +191,10 @@ def _doctor(
     advice = _load_size_advice(size_report) if size_report else None
     with target.connection() as raw:
         facts = read_server_facts(raw, target.kind)
-    findings = (config.findings if config else []) + run_checks(plan, facts, advice)
+    useful = advice.pool_size if advice else None
+    legacy = config.checked_findings(plan, facts, useful) if config else []
+    findings = legacy + run_checks(plan, facts, advice)
+    findings += stats_findings(plan)  # --stats: Little's law on production's numbers
     status = exit_status(findings)
     if as_json:
         click.echo(state.redact(json.dumps(_as_json(target, facts, plan, findings), indent=2)))
@@ -207,44 +211,7 @@ def _pool_plan(
     instances: int,
 ) -> PoolPlan:
     """Each setting from its option, else the Flask config, else SQLAlchemy's default."""
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for name, default in DEFAULTS.items():
-        option = "--" + name.replace("_", "-")
-        configured = config.pool_setting(name, target.kind) if config else None
-        if given[name] is not None:
-            values[name], sources[name] = given[name], option
-        elif configured is not None:
-            values[name] = _config_number(name, configured)
-            explicit = name in (config.engine_options if config else {})
-            sources[name] = (
-                "SQLALCHEMY_ENGINE_OPTIONS" if explicit else "Flask-SQLAlchemy's MySQL default"
-            )
-        else:
-            values[name], sources[name] = default, "default"
-    recycle = values["pool_recycle"]
-    return PoolPlan(
-        pool_size=int(values["pool_size"]),
-        max_overflow=int(values["max_overflow"]),
-        pool_recycle=None if recycle is None or recycle < 0 else float(recycle),
-        processes=processes,
-        instances=instances,
-        sources=sources,
-    )
-
-
-#: The smallest value each setting may have in a Flask config.
-MINIMUM = {"pool_size": 1, "max_overflow": 0, "pool_recycle": -1}
-
-
-def _config_number(name: str, value: Any) -> float:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or value < MINIMUM[name] or (name == "pool_recycle" and -1 < value < 0):
-        raise CommandError(
-            f"SQLALCHEMY_ENGINE_OPTIONS[{name!r}] = {value!r} in the Flask config: expected a "
-            f"number >= {MINIMUM[name]}" + (" (-1 or >= 0)" if name == "pool_recycle" else "")
-        )
-    return float(value)
+    return pool_plan(target.kind, config, given, processes, instances)
 
 
 def _load_size_advice(path: str) -> SizeAdvice:

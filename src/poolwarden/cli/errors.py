@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, unquote
 
-from .._url import SECRET_OPTIONS, parse_url
+from .._url import parse_url
+from .._url_mask import url_text_secrets
 
 __all__ = [
     "CommandError",
@@ -28,13 +29,6 @@ class CommandError(Exception):
     """A problem the user can fix, worded as the one line the command prints."""
 
 
-#: A password query option in URL text urllib cannot split (the names ``URL.secrets()``
-#: knows).
-_SECRET_OPTION = re.compile(
-    r"[?&](?:" + "|".join(sorted(SECRET_OPTIONS)) + r")=([^&#]*)", re.IGNORECASE
-)
-
-
 def _spellings(raw: str) -> set[str]:
     """A secret as written in the URL, decoded, and encoded again: any may be echoed."""
     decoded = unquote(raw.replace("+", " ")), unquote(raw)
@@ -44,16 +38,11 @@ def _spellings(raw: str) -> set[str]:
 def passwords_in(url_text: str) -> set[str]:
     """Every password in ``url_text`` (the user part's and the query options'
     ``password``, ``passwd``, ``pwd``, ``sslpassword``), as written and decoded, even in
-    a malformed URL, so that no message can echo one."""
+    a malformed URL (whatever :func:`poolwarden._url_mask.mask_url_text` would hide), so
+    that no message can echo one."""
     found: set[str] = set()
-    _, sep, rest = url_text.partition("://")
-    if not sep:
-        return found
-    auth, at, _ = rest.rpartition("@")
-    if at and ":" in auth:
-        found |= _spellings(auth.split(":", 1)[1])
-    for match in _SECRET_OPTION.finditer(url_text):
-        found |= _spellings(match.group(1))
+    for raw in url_text_secrets(url_text):
+        found |= _spellings(raw)
     try:
         url = parse_url(url_text)
     except ValueError:

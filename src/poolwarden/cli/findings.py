@@ -36,6 +36,13 @@ class Finding:
     numbers: dict[str, Any] = field(default_factory=dict)
     detail: str = ""
     fix: str = ""
+    #: The fix as data: the settings it changes (see :mod:`poolwarden.cli.fixes`), so
+    #: that it can be applied and checked as well as read. Empty when the fix is advice
+    #: about code or SQL rather than a setting.
+    changes: dict[str, Any] = field(default_factory=dict)
+    #: What the finding is about, when one check reports several things (the Flask
+    #: config key); ``(check, subject)`` names a finding across runs.
+    subject: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The finding for ``--json``."""
@@ -46,6 +53,7 @@ class Finding:
             "numbers": self.numbers,
             "detail": self.detail,
             "fix": self.fix,
+            "changes": self.changes,
         }
 
 

@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ..flask import LEGACY_KEYS, check_config
+from .checks import suggest_recycle
 from .errors import CommandError
-from .findings import Finding, Severity
+from .findings import Finding, PoolPlan, Severity
+from .fixes import safe_setting
+from .server_settings import ServerFacts
 
 __all__ = ["FlaskConfig", "load_flask_config"]
 
@@ -49,6 +52,14 @@ class FlaskConfig:
             return FLASK_SQLALCHEMY_MYSQL_RECYCLE
         return None
 
+    def checked_findings(
+        self, plan: PoolPlan, facts: ServerFacts, useful_pool_size: int | None = None
+    ) -> list[Finding]:
+        """:attr:`findings`, with fixes whose values pass the checks against ``facts``
+        (the legacy value itself may not: ``SQLALCHEMY_POOL_RECYCLE = 30000`` against a
+        ``wait_timeout`` of 28800) and ``useful_pool_size`` (``poolwarden size``'s)."""
+        return _legacy_key_findings(self, plan, facts, useful_pool_size)
+
 
 def load_flask_config(path: str) -> FlaskConfig:
     """Run the config file in a fresh namespace and keep its upper-case names, as Flask
@@ -73,7 +84,14 @@ def load_flask_config(path: str) -> FlaskConfig:
     return config
 
 
-def _legacy_key_findings(config: FlaskConfig) -> list[Finding]:
+def _legacy_key_findings(
+    config: FlaskConfig,
+    plan: PoolPlan | None = None,
+    facts: ServerFacts | None = None,
+    useful: int | None = None,
+) -> list[Finding]:
+    """One finding per legacy key; with the pool ``plan`` and the server's ``facts``, the
+    value the fix moves into SQLALCHEMY_ENGINE_OPTIONS is one the other checks pass."""
     present = [key for key in LEGACY_KEYS if key in config.values]
     # check_config also logs each finding; doctor prints them itself.
     logger = logging.getLogger("poolwarden")
@@ -83,28 +101,47 @@ def _legacy_key_findings(config: FlaskConfig) -> list[Finding]:
         messages = check_config(config.values, warn=False)
     finally:
         logger.setLevel(level)
-    findings = []
-    for key, message in zip(present, messages, strict=True):
-        option = LEGACY_KEYS[key]
-        also_set = option in config.engine_options
-        findings.append(
-            Finding(
-                Severity.WARNING if also_set else Severity.ERROR,
-                "flask-legacy-key",
-                f"{key} in {config.path} is ignored by Flask-SQLAlchemy 3",
-                {
-                    key: config.values[key],
-                    f"SQLALCHEMY_ENGINE_OPTIONS[{option!r}]": (config.engine_options.get(option)),
-                },
-                message
-                + (
-                    f" (SQLALCHEMY_ENGINE_OPTIONS already sets {option!r}: delete {key})"
-                    if also_set
-                    else ""
-                ),
-                f"delete {key}"
-                if also_set
-                else f"SQLALCHEMY_ENGINE_OPTIONS = {{{option!r}: {config.values[key]!r}, ...}}",
-            )
+    return [
+        _legacy_key_finding(config, key, message, plan, facts, useful)
+        for key, message in zip(present, messages, strict=True)
+    ]
+
+
+def _legacy_key_finding(
+    config: FlaskConfig,
+    key: str,
+    message: str,
+    plan: PoolPlan | None,
+    facts: ServerFacts | None,
+    useful: int | None,
+) -> Finding:
+    option, value = LEGACY_KEYS[key], config.values[key]
+    numbers = {
+        key: value,
+        f"SQLALCHEMY_ENGINE_OPTIONS[{option!r}]": config.engine_options.get(option),
+    }
+    title = f"{key} in {config.path} is ignored by Flask-SQLAlchemy 3"
+    if option in config.engine_options:
+        detail = f"{message} (SQLALCHEMY_ENGINE_OPTIONS already sets {option!r}: delete {key})"
+        return Finding(
+            Severity.WARNING,
+            "flask-legacy-key",
+            title,
+            numbers,
+            detail,
+            f"delete {key}",
+            {key: None},
+            key,
         )
-    return findings
+    suggested, why = value, ""
+    if plan is not None and facts is not None:
+        suggested, why = safe_setting(option, value, plan, facts, suggest_recycle, useful)
+    detail = message
+    if why:
+        detail = (
+            f"{key}={value!r} is ignored by Flask-SQLAlchemy 3, which reads pool settings "
+            f"from SQLALCHEMY_ENGINE_OPTIONS only; moved there, {why}"
+        )
+    fix = f"SQLALCHEMY_ENGINE_OPTIONS = {{{option!r}: {suggested!r}, ...}}, and delete {key}"
+    changes = {key: None, "SQLALCHEMY_ENGINE_OPTIONS": {option: suggested}}
+    return Finding(Severity.ERROR, "flask-legacy-key", title, numbers, detail, fix, changes, key)

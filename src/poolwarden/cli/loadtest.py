@@ -1,13 +1,17 @@
-"""``poolwarden size``'s load test: client threads on a poolwarden pool, one measurement
-per pool size and client count, all within a fixed time budget.
+"""``poolwarden size``'s load test: client threads on a poolwarden pool, in rounds of one
+run per cell (pool size, client count), all within a fixed time budget.
 
-Each run first opens its pool's connections (the warm-up, bounded to half of its fair
-share of the time left), then measures until its end: the time left after the warm-up,
-shared equally with the runs still to come. No new request starts after the end,
-checkouts wait no longer than it, no further statement of a request starts after it, and
-each session's statement time limit is the run's share, so a slow query cannot carry a run
-past it for long. Only requests that succeed before the end count, in throughput and
-latency alike.
+Each cell is measured in several short rounds, the order of the cells rotated from round
+to round (see :func:`schedule`), so that a machine's drift (warming up, a neighbour's
+load) spreads over all cells instead of favouring those measured first; each cell's
+figures are then the medians of its rounds with a confidence interval (:mod:`.noise`).
+The pools stay open across the rounds (:mod:`.warm_pools`): a run times requests, not
+connects. A pool opened for a run is warmed up within half of the run's fair share of the
+time left; the run then measures until its end, the time left shared equally with the
+runs still to come. No new request starts after the end, checkouts wait no longer than
+it, no further statement of a request starts after it, and each session's statement time
+limit is a run's share, so a slow query cannot carry a run past it for long. Only
+requests that succeed before the end count, in throughput and latency alike.
 """
 
 from __future__ import annotations
@@ -16,87 +20,37 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from .._pool import Pool
 from ..errors import PoolClosed, PoolTimeout
+from .cells import CellResult, Round, percentile
 from .errors import CommandError, driver_message
 from .server_settings import ServerFacts
 from .target import Target
-from .workload import Workload, statement_limit
+from .warm_pools import WarmPools, connection_cap
+from .workload import Workload
 
-__all__ = ["CellResult", "percentile", "run_cells", "schedule"]
+__all__ = [
+    "DEFAULT_ROUNDS",
+    "CellResult",
+    "percentile",
+    "rounds_that_fit",
+    "run_cells",
+    "schedule",
+]
 
+#: Rounds per cell unless --rounds says otherwise: 5 makes the interval of the median the
+#: lowest to the highest round (93.75% coverage), and keeps each round of the default
+#: 30 s near a third of a second.
+DEFAULT_ROUNDS = 5
 #: Seconds a run's threads may take to finish after its end before they are left behind
 #: (their statement time limit ends them at the server).
 GRACE = 0.5
-#: Shortest slice of the budget a cell can be measured in.
+#: Shortest slice of the budget a run (one round of one cell) can be measured in.
 MIN_CELL_SECONDS = 0.25
 #: Share of a run's slice its warm-up (opening the pool's connections) may take: the rest
 #: is left for measuring, whatever the connects cost.
 WARMUP_SHARE = 0.5
-#: Connects a warm-up runs at the same time: enough to open a large pool quickly, few
-#: enough not to swamp the server with handshakes.
-MAX_CONNECTING = 16
-
-
-def percentile(ordered: list[float], share: float) -> float:
-    """The nearest-rank percentile of sorted ``ordered`` (0 when empty)."""
-    if not ordered:
-        return 0.0
-    rank = max(1, round(share * len(ordered) + 0.5 - 1e-9))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-@dataclass
-class CellResult:
-    """One measurement: a pool size, a number of client threads, what they achieved."""
-
-    pool_size: int
-    concurrency: int
-    seconds: float = 0.0
-    #: Requests that succeeded within the measuring window.
-    requests: int = 0
-    #: Requests that failed within the measuring window.
-    errors: int = 0
-    latency_ms: dict[str, float] = field(default_factory=dict)
-    wait_ms: dict[str, float] = field(default_factory=dict)
-    #: Share of the requests' time spent waiting for a connection.
-    wait_share: float = 0.0
-    first_error: str | None = None
-    #: Client threads still busy when the cell's grace period ended.
-    cut_off: int = 0
-    #: Why the cell has no figures (its warm-up failed, or no request succeeded in time).
-    not_measured: str | None = None
-
-    @property
-    def measured(self) -> bool:
-        """True when the cell's figures may be compared and recommended from."""
-        return self.not_measured is None and self.requests > 0
-
-    @property
-    def throughput(self) -> float:
-        """Successful requests per second within the cell's measuring window."""
-        return self.requests / self.seconds if self.seconds > 0 else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """The cell for the JSON report (figures null when it was not measured)."""
-        shown = self.measured
-        return {
-            "pool_size": self.pool_size,
-            "concurrency": self.concurrency,
-            "measured": shown,
-            "not_measured": None if shown else self.not_measured,
-            "seconds": round(self.seconds, 4),
-            "requests": self.requests,
-            "throughput": round(self.throughput, 2) if shown else None,
-            "errors": self.errors,
-            "latency_ms": self.latency_ms if shown else None,
-            "wait_ms": self.wait_ms if shown else None,
-            "wait_share": round(self.wait_share, 4) if shown else None,
-            "first_error": self.first_error,
-            "cut_off": self.cut_off,
-        }
 
 
 class _Client:
@@ -144,55 +98,10 @@ class _Samples:
 
     seconds: float = 0.0
     clients: list[_Client] = field(default_factory=list)
+    rounds: list[Round] = field(default_factory=list)
     cut_off: int = 0
     #: Why a run's warm-up failed, if one did.
     warmup_failure: str | None = None
-
-
-def _warm_up(pool: Pool, size: int, until: float) -> str | None:
-    """Open the pool's ``size`` connections before ``until``; why not, if not.
-
-    Each connection is checked out by a thread of its own and all are held until every
-    one is open: checkouts one after another would take a connect's time ``size`` times
-    over, and a connection given back early would be reused instead of a new one opened.
-    """
-    bound = max(0.01, until - time.perf_counter())
-    outcomes: list[Any] = [None] * size
-
-    def take(n: int) -> None:
-        try:
-            outcomes[n] = pool.getconn(timeout=max(0.01, until - time.perf_counter()))
-        except Exception as exc:
-            outcomes[n] = exc
-
-    threads = [
-        threading.Thread(target=take, args=(n,), name=f"poolwarden-warm-up-{n}", daemon=True)
-        for n in range(size)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(max(0.0, until - time.perf_counter()) + 0.1)
-    opened = [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
-    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-    for conn in opened:
-        if conn is not None:
-            conn.close()
-    failure = next((f for f in failures if not isinstance(f, PoolTimeout)), None)
-    failure = failure or next((f.__cause__ for f in failures if f.__cause__), None)
-    if failure is None and (failures or None in opened):
-        # Out of time with checkouts still waiting (a slow machine): a refused connect
-        # meanwhile says more than the time. The pool is this run's own.
-        failure = pool._core.last_connect_error
-    if failure is not None:  # the connects failed: say what the server said
-        return f"opening its {size} connection(s) failed: {driver_message(failure)}"
-    if failures or None in opened:
-        return (
-            f"opening its {size} connection(s) took longer than the {bound:.2f} s its "
-            f"warm-up may take ({len(opened) - opened.count(None)} opened): give a longer "
-            "--duration"
-        )
-    return None
 
 
 @dataclass(frozen=True)
@@ -201,73 +110,69 @@ class _Run:
 
     pool_size: int
     concurrency: int
-    #: Its fair share of the time left: the warm-up's bound and the statement limit.
+    #: Its fair share of the time left: the warm-up's bound.
     slot: float
     #: Runs still to go, this one included: the time left after its warm-up is shared.
     left: int
     deadline: float
 
 
-def _run_cell(
-    target: Target, workload: Workload, facts: ServerFacts, run: _Run, samples: _Samples
-) -> None:
-    """One run of a cell; its samples are added to ``samples``."""
-    opened = time.perf_counter()
-    pool = Pool(
-        target.text,
-        pool_size=run.pool_size,
-        max_overflow=0,
-        timeout=run.slot,
-        max_connecting=min(run.pool_size, MAX_CONNECTING),
-        connect_args=target.connect_args(),
-        configure=statement_limit(facts, run.slot),
-        name=str(target),
+def _run_cell(pools: WarmPools, workload: Workload, run: _Run, samples: _Samples) -> None:
+    """One run (round) of a cell; its samples are added to ``samples``."""
+    pool = pools.get(run.pool_size, time.perf_counter() + run.slot * WARMUP_SHARE)
+    if isinstance(pool, str):
+        samples.warmup_failure = samples.warmup_failure or pool
+        return
+    warm = time.perf_counter()
+    end = warm + (run.deadline - warm) / run.left
+    start = threading.Event()
+    clients = [_Client(pool, workload, start, end) for _ in range(run.concurrency)]
+    threads = [
+        threading.Thread(target=client, name=f"poolwarden-size-{n}", daemon=True)
+        for n, client in enumerate(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    measuring_from = time.perf_counter()
+    start.set()
+    # Stragglers may finish after the run's end, but never after the deadline.
+    join_until = min(end + GRACE, run.deadline)
+    for thread in threads:
+        thread.join(max(0.0, join_until - time.perf_counter()))
+    seconds = max(0.0, end - measuring_from)
+    latencies = sorted(s for client in clients for s in client.latencies)
+    samples.rounds.append(
+        Round(
+            seconds,
+            len(latencies),
+            sum(client.errors for client in clients),
+            round(percentile(latencies, 0.99) * 1000, 3) if latencies else None,
+        )
     )
-    try:
-        # Open every connection first, so the measurement times requests, not connects.
-        problem = _warm_up(pool, run.pool_size, opened + run.slot * WARMUP_SHARE)
-        if problem is not None:
-            samples.warmup_failure = samples.warmup_failure or problem
-            return
-        warm = time.perf_counter()
-        end = warm + (run.deadline - warm) / run.left
-        start = threading.Event()
-        clients = [_Client(pool, workload, start, end) for _ in range(run.concurrency)]
-        threads = [
-            threading.Thread(target=client, name=f"poolwarden-size-{n}", daemon=True)
-            for n, client in enumerate(clients)
-        ]
-        for thread in threads:
-            thread.start()
-        measuring_from = time.perf_counter()
-        start.set()
-        # Stragglers may finish after the run's end, but never after the deadline.
-        join_until = min(end + GRACE, run.deadline)
-        for thread in threads:
-            thread.join(max(0.0, join_until - time.perf_counter()))
-        samples.seconds += max(0.0, end - measuring_from)
-        samples.cut_off += sum(thread.is_alive() for thread in threads)
-        samples.clients += clients
-    finally:
-        pool.close()
+    samples.seconds += seconds
+    samples.cut_off += sum(thread.is_alive() for thread in threads)
+    samples.clients += clients
 
 
-def _summary(pool_size: int, concurrency: int, samples: _Samples) -> CellResult:
+def _summary(cell: CellResult, samples: _Samples) -> CellResult:
     clients = samples.clients
     latencies = sorted(s for client in clients for s in client.latencies)
     waits = sorted(s for client in clients for s in client.waits)
-    result = CellResult(pool_size, concurrency, seconds=samples.seconds, cut_off=samples.cut_off)
+    result = cell
+    result.seconds, result.cut_off = samples.seconds, samples.cut_off
+    result.rounds = samples.rounds
     result.requests = len(latencies)
     result.errors = sum(client.errors for client in clients)
     result.first_error = next((c.first_error for c in clients if c.first_error), None)
-    if samples.warmup_failure is not None:
-        result.not_measured = samples.warmup_failure
-    elif not latencies:
-        result.not_measured = (
-            "every request failed"
-            if result.errors
-            else f"no request finished within the {samples.seconds:.2f} s it was measured for"
-        )
+    if not latencies:
+        if samples.warmup_failure is not None:
+            result.not_measured = samples.warmup_failure
+        else:
+            result.not_measured = (
+                "every request failed"
+                if result.errors
+                else f"no request finished within the {samples.seconds:.2f} s it was measured for"
+            )
     result.latency_ms = {
         name: round(percentile(latencies, share) * 1000, 3)
         for name, share in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
@@ -280,42 +185,78 @@ def _summary(pool_size: int, concurrency: int, samples: _Samples) -> CellResult:
     return result
 
 
-def schedule(grid: list[tuple[int, int]], seconds: float) -> list[tuple[int, int]]:
-    """The order of the runs: the grid twice, forwards then backwards, when the time
-    allows, so that a machine's drift (warming up, a neighbour's load) does not favour the
-    cells measured first; else once."""
-    if seconds / (2 * len(grid)) >= MIN_CELL_SECONDS:
-        return grid + grid[::-1]
-    return list(grid)
+def rounds_that_fit(cells: int, seconds: float, rounds: int) -> int:
+    """How many of ``rounds`` rounds of ``cells`` runs fit in ``seconds`` (at least one)."""
+    fit = rounds
+    while fit > 1 and seconds / (fit * cells) < MIN_CELL_SECONDS:
+        fit -= 1
+    return fit
+
+
+def _rotated(grid: list[tuple[int, int]], offset: int) -> list[tuple[int, int]]:
+    offset %= len(grid)
+    return grid[offset:] + grid[:offset]
+
+
+def schedule(
+    grid: list[tuple[int, int]], seconds: float, rounds: int = DEFAULT_ROUNDS
+) -> list[tuple[int, int]]:
+    """The order of the runs: as many of ``rounds`` rounds as ``seconds`` allows at
+    MIN_CELL_SECONDS a run, each round the whole grid. Rounds come in pairs, forwards then
+    backwards (which cancels a steady drift between the cells exactly); each pair starts
+    further along the grid, so no cell is always measured first or last."""
+    fit = rounds_that_fit(len(grid), seconds, rounds)
+    pairs = (fit + 1) // 2
+    step = max(1, len(grid) // pairs)
+    order: list[tuple[int, int]] = []
+    for number in range(fit):
+        turn = _rotated(grid, (number // 2) * step)
+        order += turn if number % 2 == 0 else turn[::-1]
+    return order
 
 
 def run_cells(
     target: Target,
     workload: Workload,
     facts: ServerFacts,
-    grid: list[tuple[int, int]],
+    cells: list[CellResult],
     deadline: float,
+    rounds: int = DEFAULT_ROUNDS,
     on_start: Callable[[int, int, int], None] = lambda size, clients, runs: None,
     on_done: Callable[[], None] = lambda: None,
 ) -> list[CellResult]:
-    """Measure each (pool size, clients) of ``grid``, the runs in :func:`schedule`'s order,
-    each in an equal share of the time left until ``deadline`` (a ``time.perf_counter()``
-    value); the last ends then. ``on_start`` hears of each run (with the number of runs),
-    ``on_done`` of its end."""
+    """Measure the cells not skipped, in :func:`schedule`'s order, each run in an equal
+    share of the time left until ``deadline`` (a ``time.perf_counter()`` value); the last
+    ends then. ``on_start`` hears of each run (with the number of runs), ``on_done`` of its
+    end. Returns ``cells``, their figures filled in."""
+    grid = [(cell.pool_size, cell.concurrency) for cell in cells if cell.skipped is None]
+    if not grid:
+        return cells
     began = time.perf_counter()
-    runs = schedule(grid, deadline - began)
+    runs = schedule(grid, deadline - began, rounds)
     if (deadline - began) / len(runs) < MIN_CELL_SECONDS / 2:
         raise CommandError(
             f"no time left for {len(grid)} measurements: connecting, running the workload "
             "once and preparing the report took most of --duration; give a longer --duration"
         )
+    pools = WarmPools(target, facts, connection_cap(facts), (deadline - began) / len(runs))
     samples = {cell: _Samples() for cell in grid}
-    for number, (pool_size, concurrency) in enumerate(runs):
-        on_start(pool_size, concurrency, len(runs))
-        left = len(runs) - number
-        slot = max(0.0, deadline - time.perf_counter()) / left
-        if slot > 0:
-            run = _Run(pool_size, concurrency, slot, left, deadline)
-            _run_cell(target, workload, facts, run, samples[pool_size, concurrency])
-        on_done()
-    return [_summary(size, clients, samples[size, clients]) for size, clients in grid]
+    try:
+        # Opening the pools first may take up to half of one round's time: once, not
+        # in every round, and with room for a large pool's connects.
+        sizes = sorted({size for size, _ in grid})
+        pools.open_all(sizes, began + (deadline - began) * WARMUP_SHARE * len(grid) / len(runs))
+        for number, (pool_size, concurrency) in enumerate(runs):
+            on_start(pool_size, concurrency, len(runs))
+            left = len(runs) - number
+            slot = max(0.0, deadline - time.perf_counter()) / left
+            if slot > 0:
+                run = _Run(pool_size, concurrency, slot, left, deadline)
+                _run_cell(pools, workload, run, samples[pool_size, concurrency])
+            on_done()
+    finally:
+        pools.close()
+    for cell in cells:
+        if cell.skipped is None:
+            _summary(cell, samples[cell.pool_size, cell.concurrency])
+    return cells

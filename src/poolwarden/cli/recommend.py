@@ -1,22 +1,56 @@
-"""From ``size``'s measurements to a ``pool_size`` and ``max_overflow``, with the reasons."""
+"""From ``size``'s measurements to a ``pool_size`` and ``max_overflow``, with the reasons.
+
+Only differences larger than the noise count (:mod:`.noise`: the confidence intervals of
+two cells' medians do not overlap). ``pool_size`` is, at each client count, the smallest
+pool that no other pool beats measurably, and the largest of those over the client counts
+(or, with a p99 target, the smallest pool whose p99 interval lies within the target at
+the largest client count); ``max_overflow`` the extra connections that measurably cut p99
+latency at the largest client count. Cells skipped or not measured are never recommended
+and are named in the reasons; nothing recommended exceeds the fleet's connection budget.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import FLEET_SHARE
-from .loadtest import CellResult
+from .cells import CellResult
+from .fleet import FLEET_SHARE
+from .objective import ObjectiveNotMet, format_ms
+from .rows import (
+    beaten_by,
+    by_concurrency,
+    clients,
+    left_out,
+    p99_text,
+    smallest_unbeaten,
+    speed_text,
+    usable,
+)
 from .server_settings import ServerFacts
+from .size_plan import Budget
 
-__all__ = ["ERROR_SHARE", "NEAR_BEST", "Recommendation", "failed_share", "recommend"]
+__all__ = [
+    "ERROR_SHARE",
+    "Recommendation",
+    "conclude",
+    "failed_share",
+    "objective_name",
+    "recommend",
+    "withheld_reason",
+]
 
-#: Within this share of the best figure counts as "as good": the machines measured on are
-#: noisy, and a smaller pool that is as good is better (less server load and memory).
-NEAR_BEST = 0.05
 #: Above this share of failed requests the figures describe the failures, not the
 #: workload: nothing is recommended from them.
 ERROR_SHARE = 0.01
+
+
+def _speed(cell: CellResult) -> Any:
+    return cell.throughput_interval()
+
+
+def _p99(cell: CellResult) -> Any:
+    return cell.p99_interval()
 
 
 @dataclass
@@ -30,6 +64,11 @@ class Recommendation:
     budget_per_process: int | None = None
     #: The client count whose measurements decided ``pool_size``.
     concurrency: int = 0
+    #: ``throughput``, or the p99 target (``p99 <= 50 ms``).
+    objective: str = "throughput"
+    #: The other pool sizes of the deciding row the chosen one measured no differently
+    #: from (for the throughput objective).
+    matched: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """For the JSON report."""
@@ -39,42 +78,9 @@ class Recommendation:
             "reasons": self.reasons,
             "budget_per_process": self.budget_per_process,
             "decided_at_concurrency": self.concurrency,
+            "objective": self.objective,
+            "no_measurable_difference_from": self.matched,
         }
-
-
-def _by_concurrency(cells: list[CellResult]) -> dict[int, list[CellResult]]:
-    groups: dict[int, list[CellResult]] = {}
-    for cell in sorted(cells, key=lambda c: (c.concurrency, c.pool_size)):
-        groups.setdefault(cell.concurrency, []).append(cell)
-    return groups
-
-
-def clients(count: int) -> str:
-    """``1 client``, ``4 clients``."""
-    return f"{count} client{'' if count == 1 else 's'}"
-
-
-def candidates(row: list[CellResult]) -> list[CellResult]:
-    """The cells of one client count that can differ: a pool larger than the number of
-    clients never has more than that many connections in use, so it measures the same
-    thing again and a higher figure there is noise."""
-    useful = [cell for cell in row if cell.pool_size <= cell.concurrency]
-    return useful or row[:1]
-
-
-def smallest_near_peak(row: list[CellResult]) -> CellResult:
-    """The smallest pool size whose throughput is within NEAR_BEST of the row's peak."""
-    row = candidates(row)
-    peak = max(cell.throughput for cell in row)
-    return next(cell for cell in row if cell.throughput >= peak * (1 - NEAR_BEST))
-
-
-def _budget(facts: ServerFacts | None, fleet_processes: int) -> int | None:
-    if facts is None:
-        return None
-    limits = [facts.available_connections, facts.user_limit, facts.database_limit]
-    limit = min(value for value in limits if value is not None)
-    return int(limit * FLEET_SHARE) // fleet_processes
 
 
 def failed_share(cells: list[CellResult]) -> float:
@@ -84,86 +90,206 @@ def failed_share(cells: list[CellResult]) -> float:
     return errors / total if total else 0.0
 
 
-def recommend(
-    cells: list[CellResult], facts: ServerFacts | None, processes: int = 1, instances: int = 1
-) -> Recommendation:
-    """``pool_size``: the smallest size within 5% of peak throughput, at the client count
-    that needs the most; ``max_overflow``: the extra connections that still cut p99
-    latency at the highest client count, within the server's connection budget.
-
-    Only measured cells count (see :attr:`CellResult.measured`); ``ValueError`` when
-    there is none.
-    """
-    skipped = [cell for cell in cells if not cell.measured]
-    cells = [cell for cell in cells if cell.measured]
-    groups = _by_concurrency(cells)
-    if not groups:
-        raise ValueError("no measured cell to recommend from")
-    choices = {count: smallest_near_peak(row) for count, row in groups.items()}
-    driving = max(choices.values(), key=lambda cell: (cell.pool_size, cell.concurrency))
-    peak = max(cell.throughput for cell in candidates(groups[driving.concurrency]))
-    largest = candidates(groups[driving.concurrency])[-1].pool_size
-    if driving.pool_size < largest:
-        beyond = "larger pools added no throughput"
-    elif driving.concurrency < max(groups):
-        beyond = "with more clients, pools no larger did as well (below)"
-    else:
-        beyond = (
-            "no larger pool can help so few clients (one connection each at most): "
-            "measure with more clients to see whether more connections help"
+def _row_choice(count: int, row: list[CellResult]) -> tuple[CellResult, str]:
+    """The smallest unbeaten pool of one client count, and why, in words."""
+    chosen = smallest_unbeaten(row, _speed)
+    if len(row) == 1:
+        return chosen, (
+            f"pool_size={chosen.pool_size}: the only pool size compared at "
+            f"{clients(count)} ({speed_text(chosen)})"
         )
-    reasons = [
-        f"pool_size={driving.pool_size}: with {clients(driving.concurrency)} it reached "
-        f"{driving.throughput:,.0f} req/s, within {NEAR_BEST:.0%} of the peak "
-        f"{peak:,.0f} req/s; {beyond}"
-    ]
+    differ = any(beaten_by(cell, row, _speed) for cell in row)
+    if not differ:
+        sizes = [cell.pool_size for cell in row]
+        return chosen, (
+            f"no measurable difference between pool sizes {sizes[0]}..{sizes[-1]} at "
+            f"{clients(count)} (their throughput intervals overlap): "
+            f"pool_size={chosen.pool_size}, the smallest ({speed_text(chosen)})"
+        )
+    words = [f"pool_size={chosen.pool_size}: at {clients(count)} ({speed_text(chosen)})"]
+    for cell in row:
+        if cell.pool_size < chosen.pool_size:
+            better = beaten_by(cell, row, _speed)
+            assert better is not None  # chosen is the smallest unbeaten
+            words.append(
+                f"pool_size={cell.pool_size} ({speed_text(cell)}) was measurably slower "
+                f"than pool_size={better.pool_size}"
+            )
+    larger = [cell.pool_size for cell in row if cell.pool_size > chosen.pool_size]
+    if larger:
+        words.append(f"no larger pool ({', '.join(map(str, larger))}) was measurably faster")
+    return chosen, "; ".join(words)
+
+
+def _for_throughput(groups: dict[int, list[CellResult]]) -> tuple[CellResult, list[str]]:
+    choices = {count: _row_choice(count, row) for count, row in groups.items()}
+    driving, why = max(choices.values(), key=lambda pair: (pair[0].pool_size, pair[0].concurrency))
+    reasons = [why]
     reasons += [
-        f"with {clients(count)} pool_size={cell.pool_size} was enough "
-        f"({cell.throughput:,.0f} req/s)"
-        for count, cell in sorted(choices.items())
+        f"with {clients(count)} pool_size={cell.pool_size} was enough ({speed_text(cell)})"
+        for count, (cell, _) in sorted(choices.items())
         if cell is not driving
     ]
-    pool_size = driving.pool_size
-    busiest = candidates(groups[max(groups)])
-    best_p99 = min(cell.latency_ms.get("p99", 0.0) for cell in busiest)
-    burst = next(
-        cell for cell in busiest if cell.latency_ms.get("p99", 0.0) <= best_p99 * (1 + NEAR_BEST)
-    )
+    return driving, reasons
+
+
+def _for_p99(
+    groups: dict[int, list[CellResult]], expected: int, target: float, skipped: list[str]
+) -> tuple[CellResult, list[str]]:
+    """The smallest pool whose p99 interval is within ``target`` (seconds) at the
+    ``expected`` client count; ObjectiveNotMet when none is."""
+    goal = f"p99 <= {format_ms(target)} at {clients(expected)} (the largest --concurrency)"
+    row = groups.get(expected, [])
+    left = f"; {'; '.join(skipped)}" if skipped else ""
+    if not row:
+        raise ObjectiveNotMet(f"nothing was measured at {clients(expected)} to meet {goal}{left}")
+    limit = target * 1000
+    meets = [cell for cell in row if cell.p99_interval().high <= limit]
+    if not meets:
+        best = min(row, key=lambda cell: cell.p99_interval().median)
+        close = (
+            ": its median is within the target but its interval is not; measure with more "
+            "--rounds or a longer --duration"
+            if best.p99_interval().median <= limit
+            else ""
+        )
+        raise ObjectiveNotMet(
+            f"no pool size measured meets {goal}: the best was pool_size={best.pool_size} "
+            f"with p99 {p99_text(best)}{close}{left}"
+        )
+    chosen = meets[0]
+    words = [
+        f"pool_size={chosen.pool_size}: the smallest pool that meets {goal}: "
+        f"p99 {p99_text(chosen)} ({speed_text(chosen)})"
+    ]
+    words += [
+        f"pool_size={cell.pool_size} did not (p99 {p99_text(cell)}: its interval reaches "
+        "above the target)"
+        for cell in row
+        if cell.pool_size < chosen.pool_size
+    ]
+    return chosen, ["; ".join(words)]
+
+
+def _overflow(
+    groups: dict[int, list[CellResult]], pool_size: int, p99_goal: bool
+) -> tuple[int, str]:
+    """``max_overflow``: the extra connections that measurably cut p99 latency at the
+    largest client count."""
+    busiest = groups[max(groups)]
+    if p99_goal:
+        return 0, (
+            f"max_overflow=0: pool_size={pool_size} meets the p99 target at "
+            f"{clients(max(groups))} on its own"
+        )
+    burst = smallest_unbeaten(busiest, _p99, higher_is_better=False)
     overflow = max(0, burst.pool_size - pool_size)
     if overflow:
-        reasons.append(
+        return overflow, (
             f"max_overflow={overflow}: in bursts of {clients(burst.concurrency)}, "
-            f"{burst.pool_size} connections brought p99 latency to "
-            f"{burst.latency_ms['p99']:.2f} ms (best measured {best_p99:.2f} ms)"
+            f"{burst.pool_size} connections brought p99 latency to {p99_text(burst)}: "
+            "measurably below smaller pools"
         )
+    return 0, (
+        f"max_overflow=0: with {clients(burst.concurrency)}, p99 latency was not measurably "
+        f"lower with more connections than {pool_size}"
+    )
+
+
+def recommend(
+    cells: list[CellResult],
+    facts: ServerFacts | None,
+    processes: int = 1,
+    instances: int = 1,
+    p99_target: float | None = None,
+) -> Recommendation:
+    """The recommendation from ``cells`` (see the module's docstring). ``p99_target``
+    in seconds. ``ValueError`` when no cell may be recommended from; ObjectiveNotMet
+    when no cell meets ``p99_target``."""
+    budget = Budget.of(facts, processes * instances)
+    kept, out = usable(cells, budget)
+    groups = by_concurrency(kept)
+    if not groups:
+        raise ValueError("no measured cell to recommend from")
+    skipped = left_out(out, budget)
+    if p99_target is None:
+        driving, reasons = _for_throughput(groups)
+        objective = "throughput"
     else:
-        reasons.append(
-            f"max_overflow=0: with {clients(burst.concurrency)}, p99 latency was no lower "
-            f"with more connections than {pool_size}"
-        )
-    budget = _budget(facts, processes * instances)
-    if budget is not None and facts is not None:
-        fleet = processes * instances
-        if pool_size + overflow > budget:
-            pool_size = max(1, min(pool_size, budget))
-            overflow = max(0, budget - pool_size)
+        expected = max(cell.concurrency for cell in cells)
+        driving, reasons = _for_p99(groups, expected, p99_target, skipped)
+        objective = f"p99 <= {format_ms(p99_target)} at {clients(expected)}"
+    pool_size = driving.pool_size
+    overflow, why = _overflow(groups, pool_size, p99_target is not None)
+    reasons.append(why)
+    if budget is not None:
+        if pool_size + overflow > budget.per_process:
+            overflow = max(0, budget.per_process - pool_size)
             reasons.append(
-                f"capped to pool_size={pool_size}, max_overflow={overflow}: {fleet} "
-                f"process(es) share {FLEET_SHARE:.0%} of the server's connections, "
-                f"{budget} each"
+                f"max_overflow capped to {overflow} by the fleet budget: {budget.sentence()}"
             )
         else:
             reasons.append(
-                f"{fleet} process(es) x {pool_size + overflow} connection(s) fit within "
-                f"{FLEET_SHARE:.0%} of the server's {facts.available_connections} "
-                f"(max_connections={facts.max_connections}): up to {budget} per process"
+                f"{budget.fleet} process(es) x {pool_size + overflow} connection(s) fit within "
+                f"{FLEET_SHARE:.0%} of the server's {budget.limit} ({budget.limit_name}): "
+                f"up to {budget.per_process} per process"
             )
-    if skipped:
-        left_out = ", ".join(
-            f"pool_size={cell.pool_size} with {clients(cell.concurrency)}" for cell in skipped
-        )
-        reasons.append(f"not measured, so left out: {left_out}")
-    errors = sum(cell.errors for cell in cells + skipped)
+    reasons += skipped
+    errors = sum(cell.errors for cell in cells)
     if errors:
         reasons.append(f"{errors} request(s) failed during the test: see the table")
-    return Recommendation(pool_size, overflow, reasons, budget, driving.concurrency)
+    row = groups[driving.concurrency]
+    matched = [
+        cell.pool_size
+        for cell in row
+        if cell is not driving and cell.throughput_interval().overlaps(_speed(driving))
+    ]
+    return Recommendation(
+        pool_size,
+        overflow,
+        reasons,
+        budget.per_process if budget else None,
+        driving.concurrency,
+        objective,
+        matched,
+    )
+
+
+def withheld_reason(cells: list[CellResult]) -> str:
+    """Why nothing is recommended from ``cells`` though some were measured, or ""."""
+    share = failed_share(cells)
+    if share <= ERROR_SHARE:
+        return ""
+    errors = sum(cell.errors for cell in cells)
+    first = next((cell.first_error for cell in cells if cell.first_error), "")
+    return (
+        f"{errors} request(s), {share:.0%} of those that ended, failed: the figures measure "
+        f"the failures, not the workload; fix the workload and measure again (first error: "
+        f"{first})"
+    )
+
+
+def objective_name(p99_target: float | None, concurrency: list[int]) -> str:
+    """The objective in words, as the JSON report names it."""
+    if p99_target is None:
+        return "throughput"
+    return f"p99 <= {format_ms(p99_target)} at {clients(max(concurrency))}"
+
+
+def conclude(
+    cells: list[CellResult],
+    facts: ServerFacts,
+    processes: int,
+    instances: int,
+    p99_target: float | None,
+) -> tuple[Recommendation | None, str, bool]:
+    """The recommendation, or why there is none; and whether the p99 target was unmet."""
+    if not any(cell.measured for cell in cells):
+        return None, "", False
+    withheld = withheld_reason(cells)
+    if withheld:
+        return None, withheld, False
+    try:
+        return recommend(cells, facts, processes, instances, p99_target), "", False
+    except ObjectiveNotMet as exc:
+        return None, str(exc), True

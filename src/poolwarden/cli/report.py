@@ -11,11 +11,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from .cells import CellResult
 from .charts import latency_chart, throughput_chart
-from .loadtest import CellResult
+from .errors import CommandError
 from .recommend import Recommendation
+from .size_output import ci_note
 
-__all__ = ["SizeRun", "check_writable", "report_paths", "write_report"]
+__all__ = ["SizeRun", "check_report_path", "check_writable", "report_paths", "write_report"]
 
 
 @dataclass
@@ -36,9 +38,16 @@ class SizeRun:
     started: str
     #: Why there is no recommendation, when there is none.
     withheld: str = ""
+    #: Rounds asked for (--rounds) and run (as many as --duration allowed).
+    rounds_asked: int = 1
+    rounds_run: int = 1
+    #: ``throughput`` or the p99 target; the target in seconds.
+    objective: str = "throughput"
+    p99_target: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON report."""
+        skipped = [cell for cell in self.cells if cell.status != "measured"]
         return {
             "tool": f"poolwarden size {self.version}",
             "started": self.started,
@@ -49,8 +58,26 @@ class SizeRun:
             "elapsed": round(self.elapsed, 3),
             "processes": self.processes,
             "instances": self.instances,
+            "objective": {"name": self.objective, "p99_target_seconds": self.p99_target},
+            "rounds": {
+                "asked": self.rounds_asked,
+                "run": self.rounds_run,
+                "order": "rotated: pairs of rounds forwards then backwards, each pair "
+                "starting further along the grid",
+                "ci": "order-statistic confidence interval of the median of the rounds",
+                "measurable": "two cells differ only when their intervals do not overlap",
+            },
             "recommendation": self.recommendation.as_dict() if self.recommendation else None,
             "no_recommendation": self.withheld or None,
+            "skipped": [
+                {
+                    "pool_size": cell.pool_size,
+                    "concurrency": cell.concurrency,
+                    "status": cell.status,
+                    "reason": cell.skipped or cell.not_measured,
+                }
+                for cell in skipped
+            ],
             "cells": [cell.as_dict() for cell in self.cells],
         }
 
@@ -62,12 +89,19 @@ def report_paths(html_path: Path) -> list[Path]:
     return [html_path, *charts, stem.with_suffix(".json")]
 
 
+def check_report_path(html_path: Path) -> None:
+    """CommandError when the report's directory does not exist: a typo there should not
+    silently create a new tree of directories."""
+    parent = html_path.parent
+    if not parent.exists():
+        raise CommandError(f"--report: directory '{parent}' does not exist")
+
+
 def check_writable(html_path: Path) -> None:
     """Raise ``OSError`` unless every file of the report can be written: checked before
     the load test, so that its time is not spent for a report that cannot be saved.
-    Creates the folder; leaves existing files as they are (opened to append, nothing
-    written) and creates no new ones (a temporary file tries the folder)."""
-    html_path.parent.mkdir(parents=True, exist_ok=True)
+    Leaves existing files as they are (opened to append, nothing written) and creates no
+    new ones (a temporary file tries the folder)."""
     for path in report_paths(html_path):
         if path.is_dir():
             raise IsADirectoryError(21, "Is a directory", str(path))
@@ -79,7 +113,6 @@ def check_writable(html_path: Path) -> None:
 
 def write_report(run: SizeRun, html_path: Path) -> list[Path]:
     """Write the HTML report, its PNG charts and its JSON; return the paths written."""
-    html_path.parent.mkdir(parents=True, exist_ok=True)
     stem = html_path.with_suffix("")
     recommended = run.recommendation.pool_size if run.recommendation else None
     charts = {
@@ -129,14 +162,20 @@ def _row(cell: CellResult, advice: Recommendation | None) -> str:
     )
     head = f"<td>{cell.pool_size}</td><td>{cell.concurrency}</td>"
     tail = f"<td>{cell.errors}</td>"
+    if cell.skipped:
+        why = f"<td colspan=8>skipped: {escape(cell.skipped)}</td>"
+        return f"<tr class=unmeasured>{head}{why}<td>-</td></tr>"
     if not cell.measured:
-        why = f"<td colspan=6>not measured: {escape(cell.not_measured or '')}</td>"
+        why = f"<td colspan=8>not measured: {escape(cell.not_measured or '')}</td>"
         return f"<tr class=unmeasured>{head}{why}{tail}</tr>"
+    speed, p99 = cell.throughput_interval(), cell.p99_interval()
     values = [
-        f"{cell.throughput:,.0f}",
+        f"{speed.median:,.0f}",
+        f"{speed.low:,.0f}-{speed.high:,.0f}",
         f"{cell.latency_ms.get('p50', 0):.2f}",
         f"{cell.latency_ms.get('p95', 0):.2f}",
-        f"{cell.latency_ms.get('p99', 0):.2f}",
+        f"{p99.median:.2f}",
+        f"{p99.low:.2f}-{p99.high:.2f}",
         f"{cell.wait_ms.get('mean', 0):.2f}",
         f"{cell.wait_share:.0%}",
     ]
@@ -185,18 +224,22 @@ def _html(run: SizeRun, charts: dict[str, tuple[str, bytes]], stem: str) -> str:
 <h1>Pool size for <code>{escape(run.url)}</code></h1>
 <p>{escape(run.server)}; workload <code>{escape(run.workload)}</code>; measured
 {escape(run.started)} for {run.elapsed:.1f} s (budget {run.duration:g} s) by poolwarden
-{escape(run.version)}. Each row is one process: client threads sharing one pool
+{escape(run.version)}; objective: {escape(run.objective)}. Each row is one process:
+client threads sharing one pool
 (max_overflow=0), every request a checkout, the workload, a commit and the return.</p>
 {_advice(run)}
 {figures}
 <h2>Measurements</h2>
 <table>
-<tr><th>pool_size</th><th>clients</th><th>req/s</th><th>p50 ms</th><th>p95 ms</th>
-<th>p99 ms</th><th>wait ms</th><th>waiting</th><th>errors</th></tr>
+<tr><th>pool_size</th><th>clients</th><th>req/s</th><th>req/s CI</th><th>p50 ms</th>
+<th>p95 ms</th><th>p99 ms</th><th>p99 CI</th><th>wait ms</th><th>waiting</th>
+<th>errors</th></tr>
 {rows}
 </table>
-<p>Latency includes the wait for a connection; "wait ms" is its mean and "waiting" its
-share of the requests' time.</p>
+<p>{escape(ci_note(run.cells))} {run.rounds_run} of {run.rounds_asked} round(s) asked
+for fit in the time. req/s and p99 are medians of the rounds; p50 and p95 are of all
+rounds' requests together. Latency includes the wait for a connection; "wait ms" is its
+mean and "waiting" its share of the requests' time.</p>
 {error_note}
 <script>{RENDER_CHECK}</script>
 </body>

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._greeting import wrong_server_hint
 from .._url import URL, parse_url
 from ..adapters import Adapter, for_url
 from .errors import CommandError, describe_connect_error, describe_query_error
@@ -112,11 +113,19 @@ class Target:
             raise CommandError(
                 f"cannot connect to {self}: no answer in time (host down, a firewall, or the "
                 f"wrong port?): no handshake within {self.connect_timeout:g} s"
+                + self._wrong_server()
             )
         if "error" in outcome:
             error = outcome["error"]
-            raise CommandError(describe_connect_error(error, str(self))) from error
+            message = describe_connect_error(error, str(self)) + self._wrong_server()
+            raise CommandError(message) from error
         return outcome["connection"]
+
+    def _wrong_server(self) -> str:
+        """``"; port 3306 answers like MySQL ..."`` when the URL's port belongs to the
+        other kind of server (a probe of at most a second, after the connect failed)."""
+        hint = wrong_server_hint(self.url)
+        return f"; {hint}" if hint else ""
 
     @contextmanager
     def connection(self) -> Iterator[Any]:

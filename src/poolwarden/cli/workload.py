@@ -1,9 +1,11 @@
-"""What ``poolwarden size`` runs: the workload's statements, and the server-side time limit
-that keeps each of them within the time ``--duration`` leaves."""
+"""What ``poolwarden size`` runs: the workload's statements (a query, a SQL file) or a
+function of the user's, and the server-side time limit that keeps each statement within
+the time ``--duration`` leaves."""
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,8 +14,24 @@ from typing import Any
 
 from .errors import CommandError, describe_query_error, driver_message
 from .server_settings import ServerFacts
+from .workload_function import load_function
 
-__all__ = ["STATEMENT_TIMEOUT_MESSAGES", "Workload", "limit_sql", "statement_limit"]
+__all__ = [
+    "STATEMENT_TIMEOUT_MESSAGES",
+    "Workload",
+    "is_function_spec",
+    "limit_sql",
+    "statement_limit",
+]
+
+#: ``package.module:function`` (a file of that name, if there is one, is read as SQL).
+_FUNCTION_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def is_function_spec(text: str) -> bool:
+    """True when ``--workload`` names a ``module:function`` rather than a SQL file."""
+    return bool(_FUNCTION_SPEC.match(text)) and not Path(text).exists()
+
 
 #: How the servers say a statement hit its time limit (MariaDB 1969, MySQL 3024,
 #: PostgreSQL 57014).
@@ -59,10 +77,20 @@ def _execute(cursor: Any, sql: str) -> None:
 
 @dataclass(frozen=True)
 class Workload:
-    """What one request runs: SQL statements in order, then a commit."""
+    """What one request runs: SQL statements in order, or a function given the
+    connection; then a commit."""
 
     statements: tuple[str, ...]
     label: str
+    #: A callable taking a DB-API connection, instead of the statements.
+    function: Callable[[Any], object] | None = None
+
+    @classmethod
+    def from_option(cls, text: str) -> Workload:
+        """``--workload``: a SQL file, or ``module:function``."""
+        if is_function_spec(text):
+            return cls((), text, load_function(text))
+        return cls.from_file(text)
 
     @classmethod
     def from_query(cls, sql: str) -> Workload:
@@ -75,10 +103,19 @@ class Workload:
     def from_file(cls, path: str) -> Workload:
         """Statements separated by ``;`` at the end of a line; ``--`` comment lines are
         skipped."""
+        if not Path(path).exists():
+            raise CommandError(
+                f"--workload: no such file {path!r} (give a file of SQL statements, or "
+                "module:function, a function taking a connection)"
+            )
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"cannot read the workload file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise CommandError(
+                f"--workload: {path} is not a text file of SQL statements (UTF-8)"
+            ) from None
         lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
         statements: list[str] = []
         current: list[str] = []
@@ -98,6 +135,12 @@ class Workload:
         ``time.perf_counter()`` value) no further statement starts: the request could no
         longer count, and the rest would only run past the time allowed (the caller's
         pool rolls back what was started)."""
+        if self.function is not None:
+            if time.perf_counter() >= end:
+                return False
+            self.function(conn)
+            conn.commit()
+            return True
         cursor = conn.cursor()
         try:
             for sql in self.statements:
@@ -115,6 +158,9 @@ class Workload:
         Each statement may only take the time left until ``deadline`` (the server stops
         it then), so the statements together cannot run past it.
         """
+        if self.function is not None:
+            self._check_function(raw, facts, deadline, duration)
+            return
         cursor = raw.cursor()
         try:
             for number, sql in enumerate(self.statements):
@@ -132,13 +178,44 @@ class Workload:
                 try:
                     _execute(cursor, sql)
                 except Exception as exc:
-                    if any(text in str(exc).lower() for text in STATEMENT_TIMEOUT_MESSAGES):
-                        raise CommandError(
-                            f"the statement {sql[:60]!r} did not finish within the {left:.1f} s "
-                            f"left of --duration ({duration:g} s); the server stopped it: "
-                            f"{driver_message(exc)}"
-                        ) from exc
+                    _raise_if_stopped(exc, f"the statement {sql[:60]!r}", left, duration)
                     raise CommandError(describe_query_error(exc, sql)) from exc
         finally:
             cursor.close()
         raw.rollback()
+
+    def _check_function(
+        self, raw: Any, facts: ServerFacts, deadline: float, duration: float
+    ) -> None:
+        """Run the function once on ``raw``, its statements limited to the time left."""
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            raise CommandError(
+                f"connecting and preparing the report took all of --duration ({duration:g} s) "
+                "before the workload's first run: give a longer --duration"
+            )
+        statement_limit(facts, left)(raw)
+        assert self.function is not None
+        try:
+            self.function(raw)
+        except Exception as exc:
+            _raise_if_stopped(exc, f"the workload {self.label}", left, duration)
+            raise CommandError(
+                f"the workload {self.label} failed on its first run: "
+                f"{type(exc).__name__}: {driver_message(exc)}"
+            ) from exc
+        finally:
+            try:
+                raw.rollback()
+            except Exception:
+                pass
+
+
+def _raise_if_stopped(exc: Exception, what: str, left: float, duration: float) -> None:
+    """Raise the error that says ``what`` ran past the time --duration left it, when ``exc``
+    is the server stopping a statement at its time limit."""
+    if any(text in str(exc).lower() for text in STATEMENT_TIMEOUT_MESSAGES):
+        raise CommandError(
+            f"{what} did not finish within the {left:.1f} s left of --duration "
+            f"({duration:g} s); the server stopped it: {driver_message(exc)}"
+        ) from exc

@@ -22,6 +22,7 @@ import sqlalchemy
 
 from ._held import driver_connection
 from ._pool import WardenPool, WardenTimeout
+from ._urls import check_url_options_of, engine_url
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -45,21 +46,43 @@ def create_engine(url: Any, **kwargs: Any) -> sqlalchemy.Engine:
     pool checks each connection before handing it out without a round trip, and pings
     the ones idle long enough to need it. ``pool_recycle`` is not needed either: the
     connections' lifetime is derived from the server's idle timeout.
+
+    A URL that cannot be parsed, or that has a query option the driver's ``connect()``
+    does not take, raises ``ValueError`` saying what is wrong (and, for an option, which
+    ones the driver takes), with anything that could be a password hidden.
     """
     kwargs.setdefault("poolclass", WardenPool)
-    return sqlalchemy.create_engine(url, **kwargs)
+    engine = sqlalchemy.create_engine(engine_url(url, asyncio=False), **kwargs)
+    _check_options(engine)
+    return engine
 
 
 def create_async_engine(url: Any, **kwargs: Any) -> AsyncEngine:
-    """:func:`sqlalchemy.ext.asyncio.create_async_engine` with ``poolclass=AsyncWardenPool``;
-    nothing else changes (``pool_pre_ping`` and ``pool_recycle`` are not needed here
-    either: see :func:`create_engine`). Needs SQLAlchemy's asyncio extra (greenlet)."""
+    """:func:`sqlalchemy.ext.asyncio.create_async_engine` with ``poolclass=AsyncWardenPool``
+    (``pool_pre_ping`` and ``pool_recycle`` are not needed here either: see
+    :func:`create_engine`). Needs SQLAlchemy's asyncio extra (greenlet).
+
+    A URL naming no driver gets poolwarden's asyncio default, as :class:`poolwarden.AsyncPool`
+    does: ``mysql://`` and ``mariadb://`` use asyncmy (``mysql+asyncmy://``),
+    ``postgresql://`` psycopg (``postgresql+psycopg://``), where SQLAlchemy would pick a sync
+    driver and refuse it. URLs are checked as :func:`create_engine` checks them.
+    """
     from sqlalchemy.ext.asyncio import create_async_engine as sqlalchemy_create_async_engine
 
     from ._async_pool import AsyncWardenPool
 
     kwargs.setdefault("poolclass", AsyncWardenPool)
-    return sqlalchemy_create_async_engine(url, **kwargs)
+    engine = sqlalchemy_create_async_engine(engine_url(url, asyncio=True), **kwargs)
+    _check_options(engine.sync_engine)
+    return engine
+
+
+def _check_options(engine: sqlalchemy.Engine) -> None:
+    try:
+        check_url_options_of(engine)
+    except ValueError:
+        engine.dispose()  # nothing connected yet; stop the pool's background work
+        raise
 
 
 def __getattr__(name: str) -> Any:
