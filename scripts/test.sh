@@ -51,3 +51,4 @@ echo "[test] benchmark smoke runs"
 .venv/bin/python benchmarks/bench_requests.py --smoke >/dev/null
 .venv/bin/python benchmarks/bench_async.py --smoke >/dev/null
 .venv/bin/python benchmarks/bench_instructions.py --smoke >/dev/null
+.venv/bin/python benchmarks/bench_metrics.py --smoke >/dev/null

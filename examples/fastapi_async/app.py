@@ -6,7 +6,8 @@
 The only poolwarden-specific line is the ``create_async_engine`` import: the engine is
 SQLAlchemy's ``AsyncEngine``, its pool is :class:`poolwarden.sqlalchemy.AsyncWardenPool`.
 The database is ``$DATABASE_URL`` (default: the local MariaDB ``test`` database through
-asyncmy; ``mysql+aiomysql://`` and ``postgresql+psycopg://`` work too).
+asyncmy; ``mysql+aiomysql://`` and ``postgresql+psycopg://`` work too). ``GET /metrics``
+serves the pool's metrics in Prometheus's text format.
 
 ``GET /buggy/leak`` is a deliberate bug: it opens a session and never closes it, so that
 poolwarden's leak report (logger ``poolwarden``, after ``leak_threshold`` seconds) can be
@@ -21,10 +22,12 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from poolwarden.metrics import PrometheusCollector
 from poolwarden.sqlalchemy import create_async_engine
 
 __all__ = ["DEFAULT_DATABASE_URL", "Item", "ItemCreate", "ItemUpdate", "create_app"]
@@ -96,6 +99,17 @@ def create_app(database_url: str | None = None, **engine_options: Any) -> FastAP
     engine = create_async_engine(url, **{**ENGINE_DEFAULTS, **engine_options})
     app = FastAPI(title="poolwarden example: items (asyncio)", lifespan=lifespan)
     app.state.engine = engine
+    # The app's own registry rather than prometheus_client.REGISTRY, which refuses the
+    # same metric names twice: a second app in one process (tests, a reload) would fail.
+    metrics_registry = CollectorRegistry()
+    metrics_registry.register(PrometheusCollector(engine))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """The pool's metrics, for Prometheus to scrape. (A route rather than mounting
+        ``make_asgi_app()``: a mount answers ``/metrics`` with a redirect to ``/metrics/``.)
+        Collecting only copies the pool's counters: nothing here waits on the database."""
+        return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/items", status_code=status.HTTP_201_CREATED)
     async def create_item(data: ItemCreate, session: SessionDep) -> Item:

@@ -4,7 +4,8 @@
 
 The only poolwarden-specific line is the ``create_engine`` import: the engine is
 SQLAlchemy's, its pool is :class:`poolwarden.sqlalchemy.WardenPool`. The database is
-``$DATABASE_URL`` (default: the local MariaDB ``test`` database).
+``$DATABASE_URL`` (default: the local MariaDB ``test`` database). ``GET /metrics`` serves
+the pool's metrics in Prometheus's text format.
 
 ``GET /buggy/leak`` is a deliberate bug: it opens a session and never closes it, so that
 poolwarden's leak report (logger ``poolwarden``, after ``leak_threshold`` seconds) can be
@@ -20,8 +21,10 @@ from typing import Annotated, Any
 
 import sqlalchemy
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from poolwarden.metrics import PrometheusCollector
 from poolwarden.sqlalchemy import create_engine
 
 __all__ = ["DEFAULT_DATABASE_URL", "Item", "ItemCreate", "ItemUpdate", "create_app"]
@@ -88,6 +91,16 @@ def create_app(database_url: str | None = None, **engine_options: Any) -> FastAP
     engine = create_engine(url, **{**ENGINE_DEFAULTS, **engine_options})
     app = FastAPI(title="poolwarden example: items", lifespan=lifespan)
     app.state.engine = engine
+    # The app's own registry rather than prometheus_client.REGISTRY, which refuses the
+    # same metric names twice: a second app in one process (tests, a reload) would fail.
+    metrics_registry = CollectorRegistry()
+    metrics_registry.register(PrometheusCollector(engine))
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """The pool's metrics, for Prometheus to scrape. (A route rather than mounting
+        ``make_asgi_app()``: a mount answers ``/metrics`` with a redirect to ``/metrics/``.)"""
+        return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/items", status_code=status.HTTP_201_CREATED)
     def create_item(data: ItemCreate, session: SessionDep) -> Item:

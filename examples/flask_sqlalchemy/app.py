@@ -5,7 +5,8 @@
 The poolwarden-specific line is ``poolwarden.flask.init_app(app, db)`` in place of
 ``db.init_app(app)``: it adds ``poolclass=WardenPool`` to ``SQLALCHEMY_ENGINE_OPTIONS``,
 warns about pool settings Flask-SQLAlchemy would ignore, then initialises ``db``. The
-database is ``$DATABASE_URL`` (default: the local MariaDB ``test`` database).
+database is ``$DATABASE_URL`` (default: the local MariaDB ``test`` database). ``GET
+/metrics`` serves the pool's metrics in Prometheus's text format.
 
 ``GET /buggy/leak`` is a deliberate bug: it opens a session and never closes it, so that
 poolwarden's leak report (logger ``poolwarden``, after ``leak_threshold`` seconds) can be
@@ -20,10 +21,12 @@ from typing import Any
 from flask import Blueprint, Flask, abort, request
 from flask.typing import ResponseReturnValue
 from flask_sqlalchemy import SQLAlchemy
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 import poolwarden.flask
+from poolwarden.metrics import PrometheusCollector
 
 __all__ = ["DEFAULT_DATABASE_URL", "Item", "create_app", "db"]
 
@@ -71,8 +74,18 @@ def create_app(database_url: str | None = None, **engine_options: Any) -> Flask:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**ENGINE_DEFAULTS, **engine_options}
     poolwarden.flask.init_app(app, db)
     app.register_blueprint(_routes())
+    # The app's own registry rather than prometheus_client.REGISTRY, which refuses the
+    # same metric names twice: a second app in one process (tests, a reload) would fail.
+    metrics_registry = CollectorRegistry()
     with app.app_context():
         db.create_all()
+        metrics_registry.register(PrometheusCollector(db.engine))
+
+    @app.get("/metrics")
+    def metrics() -> ResponseReturnValue:
+        """The pool's metrics, for Prometheus to scrape."""
+        return generate_latest(metrics_registry), {"Content-Type": CONTENT_TYPE_LATEST}
+
     return app
 
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ._entry import Entry
-from ._stats import Counters, PoolStats, Sampler
+from ._stats import Counters, MetricsReading, PoolStats, SampleCursor, Sampler, error_cause
 
 __all__ = ["Backoff", "ConnectResult", "PoolCore", "Waiter"]
+
+#: Distinct connect-failure causes kept apart; the rest count as ("other", ""), so that a
+#: flood of odd errors cannot grow the books (or a metrics backend's label set) unbounded.
+_MAX_CAUSES = 32
 
 
 class Waiter:
@@ -117,6 +121,10 @@ class PoolCore:
         self.checkins = 0
         self.wait_time = Sampler()
         self.hold_time = Sampler()
+        #: Seconds each successful connect attempt took (connects are rare: a small ring).
+        self.create_time = Sampler(1024)
+        #: Failed connect attempts by cause (see :func:`error_cause`), for metrics.
+        self.connect_errors: dict[tuple[str, str], int] = {}
         self.peak_in_use = 0
         self.peak_waiting = 0
         self._rng = rng or random.Random()
@@ -219,6 +227,7 @@ class PoolCore:
         entry.last_used = now
         if not reusable or entry.broken:
             self.counters.discards += 1
+            self.counters.invalidated += 1
             self.counters.closes += 1
             return None, entry
         if now >= entry.expires_at:
@@ -290,10 +299,15 @@ class PoolCore:
         self.connecting += wanted
         return wanted
 
-    def connect_succeeded(self, raw: Any, now: float, probe: Any = None) -> ConnectResult:
-        """A connect attempt returned ``raw``; file it and say whether to open another."""
+    def connect_succeeded(
+        self, raw: Any, now: float, probe: Any = None, open_seconds: float | None = None
+    ) -> ConnectResult:
+        """A connect attempt returned ``raw`` after ``open_seconds``; file it and say
+        whether to open another."""
         self.connecting -= 1
         self.counters.connects += 1
+        if open_seconds is not None:
+            self.create_time.add_unmarked(open_seconds)
         self.backoff.succeeded()
         entry = Entry(raw, self._next_id, now, self.generation, probe)
         self._next_id += 1
@@ -314,6 +328,10 @@ class PoolCore:
         """
         self.connecting -= 1
         self.counters.connect_failures += 1
+        cause = error_cause(error)
+        if cause not in self.connect_errors and len(self.connect_errors) >= _MAX_CAUSES:
+            cause = ("other", "")
+        self.connect_errors[cause] = self.connect_errors.get(cause, 0) + 1
         self.last_connect_error = error
         self.last_connect_error_at = now
         delay = self.backoff.failed(now)
@@ -503,6 +521,32 @@ class PoolCore:
     def oldest_holder(self) -> Entry | None:
         """The connection checked out longest ago, if any."""
         return next(iter(self.in_use), None)
+
+    def metrics_reading(self, since: SampleCursor) -> MetricsReading:
+        """Gauges, counters and the time samples recorded after ``since``: O(new samples),
+        no sorting, so that a metrics reader holds the lock only briefly."""
+        hold, hold_lost = self.hold_time.since(since.hold)
+        wait, wait_lost = self.wait_time.since(since.wait)
+        create, create_lost = self.create_time.since(since.create)
+        return MetricsReading(
+            idle=len(self.idle),
+            used=len(self.in_use),
+            pending=len(self.waiters),
+            max_size=self.max_size,
+            pool_size=self.pool_size,
+            min_idle=self.min_idle,
+            counters=replace(self.counters),
+            connect_errors=dict(self.connect_errors),
+            cursor=SampleCursor(
+                self.hold_time.count, self.wait_time.count, self.create_time.count, self.checkouts
+            ),
+            hold=hold,
+            hold_lost=hold_lost,
+            wait=wait,
+            wait_lost=wait_lost,
+            create=create,
+            create_lost=create_lost,
+        )
 
     def snapshot(self) -> PoolStats:
         """Sizes, counters and time summaries as one immutable value."""

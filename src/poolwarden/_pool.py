@@ -34,7 +34,7 @@ from ._housekeeper import Housekeeper
 from ._io import ConnectionIO
 from ._messages import timeout_message
 from ._proxy import PooledConnection
-from ._stats import PoolStats
+from ._stats import MetricsReading, PoolStats, SampleCursor
 from .adapters import Adapter, for_target
 from .errors import (
     ConnectionReturned,
@@ -302,7 +302,7 @@ class Pool(Background, Holders):
                 if now >= entry.expires_at:
                     verdict = "retire"
                 elif io.looks_dead(entry):  # no probe (probe=False): never "dead" here
-                    verdict = "dead"
+                    verdict = "dead by probe"
                 elif core.needs_ping(entry, now, self._ping_after_idle):
                     verdict = "ok" if io.ping(entry) else "dead"
                     with self._lock:
@@ -321,10 +321,11 @@ class Pool(Background, Holders):
                 raise
             if verdict == "ok":
                 return entry
-            entry.broken = verdict == "dead"
+            entry.broken = verdict != "retire"
             with self._lock:
-                core.discard(entry, retired=verdict == "retire")
-                core.counters.found_dead += verdict == "dead"
+                core.discard(entry, retired=not entry.broken)
+                core.counters.found_dead += entry.broken
+                core.counters.dead_by_probe += verdict == "dead by probe"
                 replacement = core.checkout(now)
                 if replacement is not None:
                     replacement.site_code = frame.f_code
@@ -542,6 +543,11 @@ class Pool(Background, Holders):
         """A snapshot of sizes, counters and wait/hold time percentiles."""
         with self._lock:
             return self._core.snapshot()
+
+    def _read_metrics(self, since: SampleCursor) -> MetricsReading:
+        """What :mod:`poolwarden.metrics` reads: gauges, counters and the new samples."""
+        with self._lock:
+            return self._core.metrics_reading(since)
 
     def close(self) -> None:
         """Close the pool: idle connections now, borrowed ones when they come back; threads

@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import errno
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Counters", "Percentiles", "PoolStats", "Sampler"]
+__all__ = [
+    "Counters",
+    "MetricsReading",
+    "Percentiles",
+    "PoolStats",
+    "SampleCursor",
+    "Sampler",
+    "error_cause",
+]
+
+
+def error_cause(error: BaseException) -> tuple[str, str]:
+    """What a failed connect is counted as: the exception's class (``pymysql.err.
+    OperationalError``) and the server's or the system's code for it (``1040``,
+    ``53300``, ``ECONNREFUSED``), or ``""`` when it carries none."""
+    kind = type(error)
+    name = f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins.")
+    code: object = None
+    if isinstance(error, OSError) and error.errno is not None:
+        code = errno.errorcode.get(error.errno, error.errno)
+    elif error.args and isinstance(error.args[0], int):
+        code = error.args[0]  # PyMySQL, mysqlclient and asyncmy: the server's error number
+    else:  # mysql-connector's errno; psycopg's and psycopg2's SQLSTATE
+        for attribute in ("errno", "sqlstate", "pgcode"):
+            code = getattr(error, attribute, None)
+            if code is not None:
+                break
+    return name, "" if code is None or code == -1 else str(code)
 
 
 @dataclass(frozen=True)
@@ -61,6 +89,19 @@ class Sampler:
         if value > self.max:
             self.max = value
 
+    def since(self, count: int) -> tuple[list[float], int]:
+        """The samples recorded after the first ``count`` still retained, oldest first, and
+        how many of them the ring has already overwritten (metrics read them this way)."""
+        size = len(self._buf)
+        start = max(count, self.count - size)
+        lost = start - count
+        first, last = start & self._mask, self.count & self._mask
+        if start == self.count:
+            return [], lost
+        if first < last:
+            return self._buf[first:last], lost
+        return self._buf[first:] + self._buf[:last], lost
+
     def summary(self, events: int | None = None) -> Percentiles:
         """Nearest-rank p50 and p99 of the retained samples. With ``events`` (the number of
         events so far, samples being marked), unrecorded events in the window are zeros."""
@@ -100,8 +141,10 @@ class Counters:
     reset_failures: int = 0
     leaks: int = 0
     reclaimed: int = 0
-    #: Connections found dead before being handed out (each one an error avoided).
+    #: Connections found dead before being handed out (each one an error avoided), and
+    #: those of them the socket probe caught (the others failed a ping).
     found_dead: int = 0
+    dead_by_probe: int = 0
     pings: int = 0
     ping_failures: int = 0
     #: Connections closed for age (lifetime) or idleness (idle_timeout).
@@ -110,6 +153,9 @@ class Counters:
     #: transaction was open), and those reported lost with ConnectionLost (one was).
     held_replaced: int = 0
     held_lost: int = 0
+    #: Connections given back unusable (invalidated by the application or SQLAlchemy,
+    #: or broken) and closed.
+    invalidated: int = 0
 
 
 @dataclass(frozen=True)
@@ -142,11 +188,13 @@ class PoolStats:
     leaks: int
     reclaimed: int
     found_dead: int
+    dead_by_probe: int
     pings: int
     ping_failures: int
     retired: int
     held_replaced: int
     held_lost: int
+    invalidated: int
     wait_time: Percentiles
     hold_time: Percentiles
 
@@ -170,3 +218,36 @@ class PoolStats:
             f"held_replaced={self.held_replaced} held_lost={self.held_lost} | "
             f"wait: {self.wait_time} | hold: {self.hold_time}"
         )
+
+
+@dataclass(frozen=True)
+class SampleCursor:
+    """How far a metrics reader has read each sampler (in samples) and the checkouts."""
+
+    hold: int = 0
+    wait: int = 0
+    create: int = 0
+    checkouts: int = 0
+
+
+@dataclass(frozen=True)
+class MetricsReading:
+    """What a metrics reader takes from a pool in one short hold of its lock: gauges,
+    counters, and the time samples recorded since its last reading (see
+    :class:`SampleCursor`; ``*_lost`` count samples the ring overwrote meanwhile)."""
+
+    idle: int
+    used: int
+    pending: int
+    max_size: int
+    pool_size: int
+    min_idle: int
+    counters: Counters
+    connect_errors: dict[tuple[str, str], int]
+    cursor: SampleCursor
+    hold: list[float] = field(default_factory=list)
+    hold_lost: int = 0
+    wait: list[float] = field(default_factory=list)
+    wait_lost: int = 0
+    create: list[float] = field(default_factory=list)
+    create_lost: int = 0

@@ -1,10 +1,12 @@
 """Helpers for the example services' tests: a live server in a background thread,
-concurrent HTTP clients, and ways to break the pool's connections at the server."""
+concurrent HTTP clients, ways to break the pool's connections at the server, and a
+scrape of the services' ``/metrics``."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import re
 import socket
 import ssl
 import threading
@@ -19,10 +21,13 @@ import httpx
 import pytest
 import sqlalchemy
 import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from poolwarden import PoolStats
 from poolwarden.sqlalchemy import WardenPool
 from tests.conftest import _check, mysql_url
 from tests.integration.test_drivers import admin
@@ -262,3 +267,85 @@ def wait_for(condition: Callable[[], object], what: str, poll: float = 0.02) -> 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(poll)
+
+
+# -- /metrics --------------------------------------------------------------------------
+#: A database user the metrics tests connect as, with a password distinctive enough that
+#: finding it anywhere in a scrape means the URL leaked.
+SECRET_USER, SECRET_PASSWORD = "pw_metrics_user", "Sw0rdfish-4c1d-not-for-metrics"
+
+Samples = dict[str, list[Sample]]
+
+
+@pytest.fixture
+def secret_url() -> Iterator[Callable[[str], str]]:
+    """``secret_url(url)``: ``url`` as :data:`SECRET_USER` with :data:`SECRET_PASSWORD`, a
+    user made for the test (dropped after it). When the server's account may not create
+    users, ``url`` itself: the tests then look for its own password, if any."""
+    made = False
+    try:
+        with admin(mysql_url("pymysql")) as conn:
+            cursor = conn.cursor()
+            cursor.execute(f"DROP USER IF EXISTS '{SECRET_USER}'@'%'")
+            cursor.execute(f"CREATE USER '{SECRET_USER}'@'%' IDENTIFIED BY '{SECRET_PASSWORD}'")
+            database = sqlalchemy.make_url(mysql_url("pymysql")).database
+            cursor.execute(f"GRANT ALL ON `{database}`.* TO '{SECRET_USER}'@'%'")
+            made = True
+    except Exception:  # no CREATE USER privilege: fall back to the configured account
+        pass
+
+    def as_secret_user(url: str) -> str:
+        if not made:
+            return url
+        secret = sqlalchemy.make_url(url).set(username=SECRET_USER, password=SECRET_PASSWORD)
+        return secret.render_as_string(hide_password=False)
+
+    try:
+        yield as_secret_user
+    finally:
+        if made:
+            with admin(mysql_url("pymysql")) as conn:
+                conn.cursor().execute(f"DROP USER IF EXISTS '{SECRET_USER}'@'%'")
+
+
+def scrape(base_url: str) -> tuple[str, Samples]:
+    """``GET /metrics``: its body, and its samples by sample name (as
+    ``prometheus_client``'s parser reads them, so the format is checked too)."""
+    response = httpx.get(f"{base_url}/metrics", timeout=DEADLINE, verify=_TLS)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append(sample)
+    return response.text, samples
+
+
+def check_scrape(body: str, samples: Samples, stats: PoolStats, url: str) -> None:
+    """The scrape describes exactly the pool whose ``stats`` these are, under the name
+    ``host:port/database`` of ``url``, with nothing of its credentials."""
+    parsed = sqlalchemy.make_url(url)
+    if parsed.password:
+        assert str(parsed.password) not in body
+    if parsed.username:
+        assert f"{parsed.username}@" not in body
+    # A pool of an earlier test still alive in this process holds the plain name: then
+    # this one is told apart by " #2", " #3"...
+    expected = re.escape(f"{parsed.host}:{parsed.port or 3306}/{parsed.database}")
+    names = {s.labels["db_client_connection_pool_name"] for ss in samples.values() for s in ss}
+    assert len(names) == 1 and re.fullmatch(rf"{expected}( #\d+)?", names.pop())
+
+    def value(name: str, **labels: str) -> float:
+        (sample,) = [s for s in samples[name] if labels.items() <= s.labels.items()]
+        return sample.value
+
+    count = samples["db_client_connection_count"]
+    assert sorted(s.labels["db_client_connection_state"] for s in count) == ["idle", "used"]
+    assert value("db_client_connection_count", db_client_connection_state="idle") == stats.idle
+    assert value("db_client_connection_count", db_client_connection_state="used") == stats.in_use
+    assert value("db_client_connection_max") == stats.pool_size + stats.max_overflow
+    assert value("poolwarden_connection_checkouts_total") == stats.checkouts
+    assert value("db_client_connection_use_time_seconds_count") == stats.checkins
+    assert value("db_client_connection_use_time_seconds_bucket", le="+Inf") == stats.checkins
+    assert value("db_client_connection_wait_time_seconds_count") == stats.checkouts
+    assert value("db_client_connection_timeouts_total") == stats.timeouts

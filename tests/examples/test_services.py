@@ -19,10 +19,12 @@ from examples.flask_sqlalchemy import app as flask_example
 from poolwarden.sqlalchemy import WardenPool
 from tests.examples.conftest import (
     Service,
+    check_scrape,
     drop_table,
     expect,
     hammer,
     kill,
+    scrape,
     serve_asgi,
     serve_wsgi,
     wait_for,
@@ -193,3 +195,22 @@ def test_example_engine_uses_warden_pool(start: Callable[..., Service]) -> None:
     pool = svc.pool
     assert (pool.size(), pool.stats().max_overflow) == (3, 2)
     expect(hammer(svc.url, list_items, 16), 200)
+
+
+@pytest.mark.mysql
+def test_metrics_endpoint_reports_the_pool(
+    start: Callable[..., Service], database_url: str, secret_url: Callable[[str], str]
+) -> None:
+    """``GET /metrics`` is the engine's pool in Prometheus's text format: its counts agree
+    with ``pool.stats()``, and the URL's credentials are nowhere in it."""
+    url = secret_url(database_url)
+    svc = start(url, pool_size=POOL)
+    expect(hammer(svc.url, list_items, 40), 200)
+    # One connection kept checked out, so that "used" is not just zero.
+    assert httpx.get(f"{svc.url}/buggy/leak").status_code == 200
+    wait_for(lambda: svc.pool.stats().in_use == 1, "the other connections to be returned")
+
+    text, samples = scrape(svc.url)
+    stats = svc.pool.stats()
+    assert stats.checkouts == stats.checkins + 1 > 40
+    check_scrape(text, samples, stats, url)

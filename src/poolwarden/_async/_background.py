@@ -78,8 +78,10 @@ class Background:
                 with self._lock:
                     if not self._core.resume_connecting():
                         return
+            started = self._now()
             try:
                 raw, probe = await self._io.open()
+                open_seconds = self._now() - started
                 if self._lifetime_pending:
                     await self._learn_lifetime(raw)
             except Exception as exc:
@@ -103,7 +105,7 @@ class Background:
                 raise
             else:
                 with self._lock:
-                    result = self._core.connect_succeeded(raw, self._now(), probe)
+                    result = self._core.connect_succeeded(raw, self._now(), probe, open_seconds)
                 if self._housekeeper is None:
                     self._ensure_housekeeper()
                 if result.wake is not None:

@@ -15,6 +15,7 @@ from .doctor import doctor_command
 from .errors import CommandError
 from .options import State, debug_option
 from .size import size_command
+from .watch import watch_command
 
 __all__ = ["poolwarden", "run"]
 
@@ -35,12 +36,14 @@ def poolwarden() -> None:
       poolwarden demo                the failures users hit, live: QueuePool vs poolwarden
       poolwarden doctor URL          pool settings against the server's limits and timeouts
       poolwarden size URL --query Q  load test: throughput and latency per pool size
+      poolwarden watch ENDPOINT      running applications' pools, live, from their metrics
     """
 
 
 poolwarden.add_command(demo_command)
 poolwarden.add_command(doctor_command)
 poolwarden.add_command(size_command)
+poolwarden.add_command(watch_command)
 
 
 def _fail(state: State, message: str, exc: BaseException | None = None) -> int:
