@@ -53,7 +53,7 @@ def value(metric: Metric, **attributes: str) -> Any:
     wanted = {POOL_NAME: NAME, **attributes}
     found = [
         point
-        for point in metric.data.data_points
+        for point in list[Any](metric.data.data_points)
         if all(point.attributes.get(k) == v for k, v in wanted.items())
     ]
     assert len(found) == 1, (metric.name, wanted, metric.data.data_points)
@@ -132,7 +132,8 @@ def test_a_known_sequence_reads_back_exactly(
         else:
             assert isinstance(metric.data, Sum), spec.name
             assert metric.data.is_monotonic == (spec.kind == "counter"), spec.name
-        for point in metric.data.data_points:
+        points: list[Any] = list(metric.data.data_points)
+        for point in points:
             assert point.attributes[POOL_NAME] == NAME
             assert set(point.attributes) == {POOL_NAME, *spec.attributes}, spec.name
 
@@ -183,7 +184,7 @@ def test_connect_failures_by_cause_and_no_password_anywhere(
             metrics = collect(reader)
         finally:
             handle.close()
-    errors = metrics["poolwarden.connection.create_errors"].data.data_points
+    errors: list[Any] = list(metrics["poolwarden.connection.create_errors"].data.data_points)
     assert [dict(p.attributes) for p in errors] == [
         {
             POOL_NAME: handle.name,
@@ -200,10 +201,10 @@ def test_connect_failures_by_cause_and_no_password_anywhere(
 def test_every_pool_class(kind: str, otel: tuple[MeterProvider, InMemoryMetricReader]) -> None:
     """The other three classes export the same metrics, read back after the same work."""
     provider, reader = otel
-    sized = {"pool_size": 1, "max_overflow": 0}
+    sized: dict[str, Any] = {"pool_size": 1, "max_overflow": 0}
     if kind == "AsyncPool":
         target: Any = poolwarden.AsyncPool(reachable_url("mysql+asyncmy"), **sized)
-        pool, work = target, async_work
+        pool, work = target, async_work  # type: Any, Any
     elif kind == "WardenPool":
         target = create_engine(reachable_url("mysql+pymysql"), pool_timeout=0.05, **sized)
         pool, work = target.pool, None
