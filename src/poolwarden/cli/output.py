@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, RenderableType
 from rich.text import Text
 
 __all__ = ["print_table", "print_wrapped"]
@@ -32,7 +31,7 @@ def print_wrapped(
         console.print(Text(line, style=style), soft_wrap=True)
 
 
-def print_table(console: Console, table: Table, min_width: int = 0) -> None:
+def print_table(console: Console, table: RenderableType, min_width: int = 0) -> None:
     """Print ``table`` with the blanks rich pads each line's end with removed; given
     ``min_width`` columns even on a narrower console, rather than wrap cells."""
     width = console.width

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..metrics import SECONDS_BUCKETS
+from .output import print_table
 from .watch_rows import PoolRow
 
 __all__ = ["NO_DATA", "format_seconds", "print_view", "watch_view"]
@@ -80,15 +81,8 @@ def watch_view(
 def print_view(console: Console, view: Group) -> None:
     """Print ``view``; not on a terminal, as wide as it needs rather than wrapped to 80
     columns, without the blanks rich pads lines with."""
-    width = console.width
+    width = 0
     if not console.is_terminal:
         wide = console.options.update_width(4096)  # measured unconstrained
-        console.width = max(width, console.measure(view, options=wide).maximum)
-    try:
-        with console.capture() as capture:
-            console.print(view)
-    finally:
-        console.width = width
-    for line in capture.get().splitlines():
-        console.file.write(line.rstrip() + "\n")
-    console.file.flush()
+        width = console.measure(view, options=wide).maximum
+    print_table(console, view, width)

@@ -74,7 +74,6 @@ class PoolMetrics:
         self.create_time = Buckets()
         self.wait_time = Buckets()
         self.use_time = Buckets()
-        self.last: MetricsReading | None = None
         #: Exporters using this source (see :func:`metrics_for` and :func:`release`).
         self.users = 0
         #: Fullest a sample ring got between two readings (0-1): the ticker reads sooner
@@ -116,7 +115,6 @@ class PoolMetrics:
                 (now.hold - before.hold) / 4096, (now.wait - before.wait) / 4096
             )  # the rings' size (see poolwarden._stats.Sampler)
             self._cursor = now
-            self.last = reading
             for sink in self._sinks:
                 sink(reading, zeros)
             return MetricsSnapshot(
