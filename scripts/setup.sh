@@ -8,7 +8,8 @@
 #     MariaDB and PostgreSQL server binaries (mariadb-server-core mariadb-client-core
 #     postgresql) when a server is needed that no configured one provides, and always with
 #     --tests (the fault tests start servers of their own); with --tests also nftables (to
-#     drop a test connection's packets) and chromium (to render the HTML report).
+#     drop a test connection's packets), chromium (to render the HTML report) and
+#     pgbouncer (the proxy tests start PgBouncers of their own, as the postgres account).
 #   - .venv, with poolwarden installed from this checkout and its development tools.
 #   - The servers: those configured by POOLWARDEN_TEST_MYSQL / POOLWARDEN_TEST_POSTGRES
 #     (default root@127.0.0.1:3306/test and postgres@127.0.0.1:5432/test) when they answer;
@@ -17,7 +18,9 @@
 #     them). The addresses go to .poolwarden/servers.env, which the demo and tests read.
 #
 # It never changes the users or authentication of a server it did not create, and never
-# starts, stops or reconfigures a system service.
+# starts, stops or reconfigures a system service, except one: when installing pgbouncer
+# here made its package start the system's pgbouncer service (on 6432), that service is
+# stopped and disabled again, since nothing asked for it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests=false
@@ -46,7 +49,24 @@ install_missing() {
 
 # -- the drivers' build tools, and the tests' own tools ------------------------------------
 install_missing python3 python3-venv python3-dev gcc pkg-config libmariadb-dev
-if $tests; then install_missing nftables chromium; fi
+if $tests; then
+    had_pgbouncer=false
+    if dpkg-query -W -f='${Status}' pgbouncer 2>/dev/null | grep -q "ok installed"; then
+        had_pgbouncer=true
+    fi
+    install_missing nftables chromium pgbouncer
+    # Debian's package enables and starts its service where the init system lets it; the
+    # tests start their own PgBouncers, so a service this run brought up is put back down.
+    if ! $had_pgbouncer; then
+        if command -v systemctl >/dev/null && systemctl is-active --quiet pgbouncer 2>/dev/null; then
+            log "stopping and disabling the pgbouncer service its package started"
+            $SUDO systemctl disable --now pgbouncer
+        elif [ -x /etc/init.d/pgbouncer ] && /etc/init.d/pgbouncer status >/dev/null 2>&1; then
+            log "stopping the pgbouncer service its package started"
+            $SUDO /etc/init.d/pgbouncer stop
+        fi
+    fi
+fi
 
 # -- virtualenv --------------------------------------------------------------------------
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' \

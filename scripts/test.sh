@@ -28,17 +28,17 @@ if [ "$#" -gt 0 ]; then
 else
     # The fault tests run on servers of their own and mostly wait (timeouts, restarts):
     # beside the rest, in a process of their own, they cost the run no time.
-    echo "[test] pytest (tests/faults beside the rest; its output follows)"
+    echo "[test] pytest (tests/faults and tests/proxies beside the rest; their output follows)"
     faults_tmp="$(mktemp -d)"
-    .venv/bin/pytest tests/faults --basetemp="$faults_tmp" -p no:cacheprovider \
+    .venv/bin/pytest tests/faults tests/proxies --basetemp="$faults_tmp" -p no:cacheprovider \
         > "$logs/faults.log" 2>&1 &
     faults=$!
     status=0
-    .venv/bin/pytest --ignore=tests/faults || status=$?
+    .venv/bin/pytest --ignore=tests/faults --ignore=tests/proxies || status=$?
     faults_status=0
     wait "$faults" || faults_status=$?
     rm -rf "$faults_tmp"
-    echo "[test] pytest tests/faults"; cat "$logs/faults.log"
+    echo "[test] pytest tests/faults tests/proxies"; cat "$logs/faults.log"
     [ "$status" -eq 0 ] && [ "$faults_status" -eq 0 ]
 fi
 echo "[test] SQLAlchemy's own tests, with QueuePool and with WardenPool"

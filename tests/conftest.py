@@ -99,6 +99,17 @@ def reachable_url(scheme: str) -> str:
     return postgres_url(driver)
 
 
+@pytest.fixture(autouse=True)
+def no_storm_behind() -> Iterator[None]:
+    """The storm gates are process-wide (a pool must inherit the backoff of the one a
+    dispose() replaced): forget them between tests, so that a test that filled a server
+    does not slow the next one's first connect to it."""
+    from poolwarden import _storm
+
+    _storm.forget_all()
+    yield
+
+
 @pytest.fixture
 def server() -> FakeServer:
     return FakeServer()

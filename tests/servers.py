@@ -205,6 +205,26 @@ class DisposableMariaDB:
         tail = f"?{query}" if query else ""
         return f"mysql+{driver}://{user}@127.0.0.1:{port or self.port}/test{tail}"
 
+    def add_user(self, name: str, password: str) -> None:
+        """An account ``name``@127.0.0.1 with every privilege on ``test`` and none global.
+
+        Failover tests connect as such a user: root's ALL PRIVILEGES include READ ONLY
+        ADMIN, which lets it write on a server with ``read_only=1`` (MariaDB 10.11), so a
+        demotion would go unnoticed over root's connections.
+        """
+        with self.admin() as conn:
+            cursor = conn.cursor()
+            cursor.execute(
+                "CREATE USER IF NOT EXISTS %s@'127.0.0.1' IDENTIFIED BY %s", (name, password)
+            )
+            cursor.execute("GRANT ALL PRIVILEGES ON test.* TO %s@'127.0.0.1'", (name,))
+
+    def set_read_only(self, on: bool) -> None:
+        """``SET GLOBAL read_only``: a demotion (on) or a promotion (off). Sessions stay
+        open; a write without READ ONLY ADMIN then fails with 1290, an open transaction's
+        at its COMMIT."""
+        self.execute(f"SET GLOBAL read_only = {int(on)}")
+
     def destroy(self) -> None:
         self.stop(kill=True)
         shutil.rmtree(self.base, ignore_errors=True)
@@ -348,3 +368,52 @@ class DisposablePostgres:
         except subprocess.CalledProcessError:
             pass
         shutil.rmtree(self.base, ignore_errors=True)
+
+    # -- streaming replication -----------------------------------------------------------
+    @classmethod
+    def standby_of(
+        cls, primary: DisposablePostgres, base: Path, port: int | None = None
+    ) -> DisposablePostgres:
+        """A streaming-replication standby of the running ``primary``, started on its own
+        port with its data in ``base`` (``pg_basebackup -R``: the copy gets
+        ``standby.signal`` and ``primary_conninfo``). initdb's trust set-up already lets
+        replication connections in from 127.0.0.1, and ``wal_level=replica`` is the
+        default. The primary's ``ALTER SYSTEM`` settings are copied with its data.
+        """
+        base.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(base, user="postgres")
+        primary._run(
+            _pg_bin("pg_basebackup"), "-R", "-D", str(base / "data"), "-h", "127.0.0.1",
+            "-p", str(primary.port), "-U", "postgres", "-X", "stream", "-c", "fast",
+            "--no-sync",
+        )  # fmt: skip
+        # A hot standby needs max_connections at least the primary's.
+        return cls(base, port=port, max_connections=primary.max_connections)
+
+    def in_recovery(self) -> bool:
+        """Whether this server is a standby (``pg_is_in_recovery()``)."""
+        return bool(self.execute("SELECT pg_is_in_recovery()")[0][0])
+
+    def catch_up(self, primary: DisposablePostgres, timeout: float = 10.0) -> None:
+        """Wait until this standby has replayed all the WAL ``primary`` has written so far
+        (what a planned switchover waits for before it promotes)."""
+        ((lsn,),) = primary.execute("SELECT pg_current_wal_lsn()::text")
+        query = f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"
+        _wait_until(lambda: self.execute(query)[0][0], timeout, "standby replay")
+
+    def promote(self) -> None:
+        """Promote this standby to a primary, waiting until it accepts writes."""
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.datadir), "-w", "promote")
+
+    def set_read_only(self, on: bool) -> None:
+        """``default_transaction_read_only`` for every session, by ``ALTER SYSTEM`` and a
+        reload: a demotion that keeps the sessions open. Each session takes it at its next
+        transaction, whose writes then fail with 25006, and reports it to the client
+        (a ParameterStatus message: the setting is GUC_REPORT since PostgreSQL 14)."""
+        change = (
+            "ALTER SYSTEM SET default_transaction_read_only = on"
+            if on
+            else "ALTER SYSTEM RESET default_transaction_read_only"
+        )
+        self.execute(change, "SELECT pg_reload_conf()")

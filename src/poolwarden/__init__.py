@@ -24,7 +24,14 @@ from ._proxy import PooledConnection, PooledCursor
 from ._retry import is_disconnect_error, retry_on_disconnect
 from ._stats import Percentiles, PoolStats
 from ._url import URL, parse_url
-from .errors import ConnectionLost, ConnectionReturned, PoolClosed, PoolError, PoolTimeout
+from .errors import (
+    ConnectionLost,
+    ConnectionReturned,
+    PoolClosed,
+    PoolError,
+    PoolTimeout,
+    WrongRole,
+)
 
 __all__ = [
     "URL",
@@ -41,6 +48,7 @@ __all__ = [
     "PoolTimeout",
     "PooledConnection",
     "PooledCursor",
+    "WrongRole",
     "is_disconnect_error",
     "parse_url",
     "retry_on_disconnect",

@@ -88,15 +88,18 @@ class Queue:
             return None
 
 
-def bounded_ping(adapter: Adapter, raw: Any, timeout: float) -> BaseException | None:
-    """Ping ``raw`` through ``adapter``, cut off after ``timeout`` seconds: None if it
-    answered, else the driver's error (a ``TimeoutError`` when the deadline cut it off).
+def bounded_ping(
+    adapter: Adapter, raw: Any, timeout: float, call: Callable[[Any], object] | None = None
+) -> BaseException | None:
+    """Ping ``raw`` through ``adapter`` (or make another round trip, ``call(raw)``), cut
+    off after ``timeout`` seconds: None if it answered, else the driver's error (a
+    ``TimeoutError`` when the deadline cut it off).
     A thread cannot be interrupted, so the watchdog shuts the socket down at the deadline."""
     fd = adapter.fileno(raw)
     ticket = _watchdog.guard(fd, time.monotonic() + timeout) if fd else None
     error: BaseException | None = None
     try:
-        adapter.ping(raw)
+        adapter.ping(raw) if call is None else call(raw)
     except Exception as exc:
         error = exc
     finally:

@@ -6,7 +6,9 @@ import math
 from typing import Any
 
 __all__ = [
+    "PROXIES",
     "RESET_MODES",
+    "check_choice",
     "check_count",
     "check_lifetime",
     "check_optional_seconds",
@@ -16,6 +18,16 @@ __all__ = [
 ]
 
 RESET_MODES = ("rollback", "session", None)
+#: What may sit between a pool and its server (``proxy=``).
+PROXIES = ("auto", "pgbouncer", "proxysql", None)
+
+
+def check_choice(name: str, value: Any, allowed: tuple[Any, ...]) -> Any:
+    """One of ``allowed``; anything else is a ValueError naming them."""
+    if value in allowed and not isinstance(value, bool):
+        return value
+    shown = ", ".join(repr(a) for a in allowed)
+    raise ValueError(f"{name} must be one of {shown}, got {value!r}")
 
 
 def check_count(name: str, value: Any, minimum: int = 0) -> int:

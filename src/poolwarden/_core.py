@@ -11,10 +11,13 @@ from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._entry import Entry
 from ._stats import Counters, MetricsReading, PoolStats, SampleCursor, Sampler, error_cause
+
+if TYPE_CHECKING:
+    from ._storm import StormGate
 
 __all__ = ["Backoff", "ConnectResult", "PoolCore", "Waiter"]
 
@@ -50,7 +53,9 @@ class ConnectResult:
 
 
 class Backoff:
-    """Capped exponential backoff with jitter between failed connect attempts."""
+    """Capped exponential backoff with jitter between failed connect attempts of one pool,
+    and the storm gate its server shares with the process's other pools (see
+    :mod:`poolwarden._storm`), which spaces attempts to a server out of connection slots."""
 
     INITIAL = 0.1
     FACTOR = 2.0
@@ -61,6 +66,15 @@ class Backoff:
         self._rng = rng
         self.failures = 0
         self.retry_at = float("-inf")
+        #: The server's shared gate, set by the shell's first connector (None until then).
+        self.gate: StormGate | None = None
+
+    def holding(self, now: float) -> bool:
+        """Whether connecting is paused: this pool's own backoff runs, or the server
+        refused someone for lack of slots (its gate is open). Either way one connect
+        attempt in flight is enough: more would only queue at the gate or fail alike."""
+        gate = self.gate
+        return now < self.retry_at or (gate is not None and gate.is_open)
 
     def failed(self, now: float) -> float:
         """Record a failure; return the delay before the next attempt."""
@@ -139,6 +153,8 @@ class PoolCore:
         #: Set by a shrink that left more open than now allowed; returned connections then
         #: close until the count fits again.
         self.over_limit = False
+        #: When each server (peer address) was last found read-only (see :meth:`demote`).
+        self.demoted_at: dict[tuple[str, int] | None, float] = {}
         self.last_connect_error: BaseException | None = None
         self.last_connect_error_at = float("-inf")
         self._next_id = 1
@@ -288,28 +304,36 @@ class PoolCore:
     def opens_wanted(self, now: float) -> int:
         """Reserve and return how many new connect attempts the shell should start.
 
-        While backing off after a failure, at most one attempt is in flight; the shell's
-        connector waits until ``backoff.retry_at`` before trying.
+        While backing off after a failure, or while the server's storm gate is open, at
+        most one attempt is in flight; the shell's connector waits until
+        ``backoff.retry_at``, and then for the gate, before trying.
         """
         if self.closed:
             return 0
         wanted = max(0, self._wanted())
-        if now < self.backoff.retry_at:
+        if self.backoff.holding(now):
             wanted = min(wanted, 0 if self.connecting else 1)
         self.connecting += wanted
         return wanted
 
     def connect_succeeded(
-        self, raw: Any, now: float, probe: Any = None, open_seconds: float | None = None
+        self,
+        raw: Any,
+        now: float,
+        probe: Any = None,
+        open_seconds: float | None = None,
+        peer: tuple[str, int] | None = None,
+        host: str | None = None,
     ) -> ConnectResult:
-        """A connect attempt returned ``raw`` after ``open_seconds``; file it and say
-        whether to open another."""
+        """A connect attempt returned ``raw`` (connected to ``peer``, opened for ``host``)
+        after ``open_seconds``; file it and say whether to open another."""
         self.connecting -= 1
         self.counters.connects += 1
         if open_seconds is not None:
             self.create_time.add_unmarked(open_seconds)
         self.backoff.succeeded()
         entry = Entry(raw, self._next_id, now, self.generation, probe)
+        entry.peer, entry.host = peer, host
         self._next_id += 1
         self._set_expiry(entry)
         waiter, close = self._place(entry, now)
@@ -386,6 +410,45 @@ class PoolCore:
         else:
             share = 1.0 - self._rng.uniform(0.0, self.LIFETIME_JITTER)
             entry.expires_at = entry.created_at + self.lifetime * share
+
+    # -- servers: failover and DNS ------------------------------------------------------
+    #: Longest spread of the retirement of connections to an address a host name no
+    #: longer resolves to, so that a DNS change does not reconnect the pool in one burst
+    #: (shorter when names are re-resolved more often: done before the next look).
+    MOVE_SPREAD = 10.0
+
+    def demote(self, peer: tuple[str, int] | None, checked_at: float, now: float) -> bool:
+        """The server at ``peer`` was found read-only by a connection last verified at
+        ``checked_at``: every connection to it verified no later retires — idle ones at
+        the next look (checkout or housekeeping), held ones when they come back. Returns
+        False when nothing was left to retire, or an earlier demotion of that server already
+        covered this connection (the other writes in flight at a failover report the same
+        news)."""
+        if checked_at < self.demoted_at.get(peer, float("-inf")):
+            return False
+        self.demoted_at[peer] = now
+        retired = 0
+        for entry in (*self.idle, *self.in_use):
+            if entry.peer == peer and entry.expires_at != float("-inf"):
+                entry.expires_at = float("-inf")
+                retired += 1
+        self.counters.demotions += retired > 0
+        return retired > 0
+
+    def moved(self, host: str, addresses: set[tuple[str, int]], now: float, spread: float) -> int:
+        """``host`` now resolves to ``addresses``: connections it opened to other addresses
+        retire over the next ``spread`` seconds, like a lifetime. Returns how many were
+        newly scheduled."""
+        count = 0
+        for entry in (*self.idle, *self.in_use):
+            if entry.host != host or entry.peer is None or entry.peer in addresses:
+                continue
+            if entry.expires_at <= now + spread:
+                continue  # retiring within the window already (scheduled by a past look)
+            entry.expires_at = now + self._rng.uniform(0.0, spread)
+            count += 1
+        self.counters.moved += count
+        return count
 
     def needs_ping(self, entry: Entry, now: float, ping_after_idle: float) -> bool:
         """Whether an idle connection must answer a ping before it is handed out: it sat

@@ -27,9 +27,11 @@ class Entry:
         "created_at",
         "expires_at",
         "generation",
+        "host",
         "id",
         "last_used",
         "leak_reported",
+        "peer",
         "probe",
         "raw",
         "site_code",
@@ -72,6 +74,10 @@ class Entry:
         self.stack: list[tuple[CodeType, int]] | None = None
         #: Who checked it out, as reports name it ("thread 'worker-3'", "task 'Task-7'").
         self.thread_name = ""
+        #: The address the connection reached (ip, port), and the configured host name it
+        #: was opened for: a failover demotes a peer, a DNS change retires a host's old peers.
+        self.peer: tuple[str, int] | None = None
+        self.host: str | None = None
 
     def site(self) -> str:
         """``file:line:function`` of the current checkout, or ``"unknown"``."""

@@ -109,10 +109,12 @@ class Holders:
         same slot, so no other borrower waits for it. Returns the new driver connection;
         if connecting fails, the error propagates and the entry is closed on return."""
         entry.broken = True
-        raw, probe = self._io.open()
+        opened = self._io.open()
+        raw = opened.raw
         now = self._now()
         with self._lock:
-            dead, entry.raw, entry.probe, entry.broken = entry.raw, raw, probe, False
+            dead, entry.raw, entry.probe, entry.broken = entry.raw, raw, opened.probe, False
+            entry.peer, entry.host = opened.peer, opened.host
             self._core.replaced_held(entry, now)
         log.info("connection #%d died while held unused and was replaced", entry.id)
         try:  # last: an interruption here leaves the books right, only a socket to collect

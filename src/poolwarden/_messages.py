@@ -36,6 +36,12 @@ def timeout_message(
         )
     elif hint:
         text += f"; no connection could be opened yet: {hint}"
+    gate = core.backoff.gate
+    # The server refused someone for lack of slots: say so, and what it said, even when
+    # this pool's own last attempt came before the wait (the gate held its next one back).
+    storm = gate.describe(now, with_cause=connect_error is None) if gate is not None else None
+    if storm:
+        text += f"; {storm}"
     oldest = core.oldest_holder()
     if oldest is not None:
         held = now - oldest.checkout_at

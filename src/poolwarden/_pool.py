@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
@@ -20,6 +21,8 @@ from ._callsite import capture_stack
 from ._clock import Clock, MonotonicClock
 from ._compat import Event, current_name, new_signal, wait_signal
 from ._config import (
+    PROXIES,
+    check_choice,
     check_count,
     check_lifetime,
     check_optional_seconds,
@@ -34,8 +37,11 @@ from ._housekeeper import Housekeeper
 from ._io import ConnectionIO
 from ._messages import timeout_message
 from ._proxy import PooledConnection
+from ._servers import Resolver, address_text, check_resolver, watched_names, with_hosts
 from ._stats import MetricsReading, PoolStats, SampleCursor
 from .adapters import Adapter, for_target
+from .adapters._proxies import ProxyInfo
+from .adapters._roles import check_role
 from .errors import (
     ConnectionReturned,
     PoolClosed,
@@ -105,6 +111,27 @@ class Pool(Background, Holders):
             operation raises :class:`~poolwarden.ConnectionLost` when one was.
             ``None``: never check.
         max_connecting: connect attempts allowed at the same time.
+        role: the server role the pool needs: ``"any"`` (default), ``"primary"`` (a
+            server that accepts writes), ``"standby"`` (one that does not) or
+            ``"prefer-standby"`` (libpq's ``target_session_attrs`` words). Checked on
+            every connect and with every ping the pool makes anyway (after idleness); a
+            connect that reaches another role is retried with backoff (:class:`WrongRole`).
+            With ``"primary"``, an error saying the server became read-only (MySQL 1290,
+            1836; PostgreSQL 25006 from a server reporting itself read-only) retires
+            every connection to that server: a failover costs the writes in flight.
+        hosts: servers to use instead of the URL's host (``["db1:3306", "db2"]``); a URL
+            may list them too (``mysql+pymysql://u:pw@db1:3306,db2:3306/app``). Tried in
+            order until one has the ``role`` needed (libpq does this itself for psycopg).
+        load_balance_hosts: ``"disable"`` (in order) or ``"random"`` (shuffled for each
+            connect, spreading the pool's connections over the hosts).
+        dns_refresh: seconds between re-resolutions of host names (not of IP addresses);
+            connections to an address a name no longer resolves to are retired over the
+            next few seconds. ``None``: never.
+        resolver: ``resolver(host, port) -> [(ip, port), ...]``, for service discovery:
+            connections then go to the addresses it returns (default: the system's
+            resolver, and the driver connects by name).
+        proxy: what sits between the pool and the server: ``"auto"`` (detected on the
+            first connection), ``"pgbouncer"``, ``"proxysql"`` or ``None`` (none).
         connect_args: extra keyword arguments for the driver's ``connect()``.
         configure: called with each new connection before first use.
         adapter: a :class:`poolwarden.adapters.Adapter` for a driver poolwarden does
@@ -133,6 +160,12 @@ class Pool(Background, Holders):
         leak_threshold: float | None = None,
         held_check_after: float | None = 1.0,
         max_connecting: int = 4,
+        role: str = "any",
+        hosts: Sequence[str] | None = None,
+        load_balance_hosts: str = "disable",
+        dns_refresh: float | None = 30.0,
+        resolver: Resolver | None = None,
+        proxy: str | None = "auto",
         connect_args: Mapping[str, Any] | None = None,
         configure: Callable[[Any], Any] | None = None,
         adapter: Adapter | None = None,
@@ -166,7 +199,19 @@ class Pool(Background, Holders):
             raise ValueError(
                 f"configure must be a callable taking a connection, got {configure!r}"
             )
+        role = check_role(role)
+        balance = check_choice("load_balance_hosts", load_balance_hosts, ("disable", "random"))
+        self._proxy_setting = check_choice("proxy", proxy, PROXIES)
+        #: Seconds between re-resolutions of the hosts' names (None: never).
+        self._dns_refresh = check_optional_seconds("dns_refresh", dns_refresh)
+        resolver = check_resolver(resolver)
+        if hosts is not None:
+            target = with_hosts(target, hosts)
         adapter, detect = for_target(target, connect_args, adapter)
+        if role == "any":  # a PostgreSQL URL may ask with libpq's own option
+            asked = adapter.kwargs.get("target_session_attrs")
+            role = check_role(asked, "target_session_attrs") if asked else role
+        adapter.apply_role(role, balance == "random")
         self._io = ConnectionIO(
             adapter,
             detect,
@@ -174,7 +219,14 @@ class Pool(Background, Holders):
             check_reset(reset),
             check_seconds("validation_timeout", validation_timeout),
             probe,
+            role,
+            resolver,
+            random.shuffle if balance == "random" else None,
         )
+        self._io.on_wrong_role = self._wrong_role_seen
+        #: Host names to re-resolve, and when next.
+        self._watched = watched_names(adapter) if self._dns_refresh is not None else []
+        self._dns_due = -math.inf if self._watched else math.inf
         self.name = name or adapter.describe()
         self._now = (clock or MonotonicClock()).monotonic
         self._core = PoolCore(
@@ -186,7 +238,18 @@ class Pool(Background, Holders):
         if isinstance(self._max_lifetime, float):
             self._core.set_lifetime(self._max_lifetime)
         #: The automatic lifetime and keepalive wait for the server's idle timeout.
-        self._lifetime_pending = "auto" in (self._max_lifetime, self._keepalive_setting)
+        #: The proxy in front: known from ``proxy``, found on the first connection.
+        self._proxy: ProxyInfo | None = None
+        #: psycopg connect arguments the proxy requires (applied to new connections).
+        self._proxy_overrides: dict[str, Any] = {}
+        self._proxy_pending = self._proxy_setting in ("auto", "pgbouncer")
+        if self._proxy_setting in ("pgbouncer", "proxysql"):
+            # Its rules hold from the first connect; the first connection may say more.
+            self._proxy_rules(ProxyInfo(self._proxy_setting))
+        self._lifetime_pending = self._proxy_pending or "auto" in (
+            self._max_lifetime,
+            self._keepalive_setting,
+        )
         self._lock = threading.Lock()
         self._closing = Event()
         #: Entries of proxies the garbage collector dropped unreturned, with what they did.
@@ -539,6 +602,51 @@ class Pool(Background, Holders):
         for entry in idle:
             self._io.close(entry)
 
+    # -- failover ------------------------------------------------------------------------
+    def _read_only_seen(self, entry: Entry, exc: BaseException, verdict: str) -> None:
+        """An operation on ``entry`` failed because its server is read-only (``verdict``
+        ``"server"``), or perhaps is (``"maybe"``: its next ping checks the role). No I/O:
+        called from the proxies' error path, and SQLAlchemy's."""
+        if self._io.role != "primary":
+            return
+        if self._proxy is not None and self._proxy.kind == "proxysql":
+            return  # it routes each statement: its address is no one server to demote
+        if verdict != "server":
+            entry.checked_at = -math.inf  # suspect: pinged, with the role, before reuse
+            return
+        now = self._now()
+        with self._lock:
+            demoted = self._core.demote(entry.peer, entry.checked_at, now)
+        where = address_text(*entry.peer) if entry.peer else self.name
+        if hasattr(exc, "add_note"):
+            exc.add_note(
+                f"poolwarden: the server at {where} became read-only (a failover?): the "
+                "pool is closing its connections to it and reconnecting to the primary"
+            )
+        if demoted:
+            log.warning(
+                "pool %s: the server at %s became read-only (a failover?); closing its "
+                "connections and reconnecting to a primary",
+                self.name,
+                where,
+            )
+            self._refresh_soon(now)
+
+    def _wrong_role_seen(self, entry: Entry) -> None:
+        """A ping found ``entry``'s server in the wrong role: demote the server."""
+        now = self._now()
+        with self._lock:
+            demoted = self._core.demote(entry.peer, now, now)
+        if demoted:
+            self._refresh_soon(now)
+
+    def _refresh_soon(self, now: float) -> None:
+        """Have the housekeeper close retired idle connections (and replace them) now."""
+        if self._housekeeper is None:
+            self._ensure_housekeeper()
+        else:
+            self._wake_housekeeper(now)
+
     def stats(self) -> PoolStats:
         """A snapshot of sizes, counters and wait/hold time percentiles."""
         with self._lock:
@@ -564,6 +672,12 @@ class Pool(Background, Holders):
             self._io.close(entry)
         if self._housekeeper is not None:
             self._housekeeper.stop()
+
+    @property
+    def proxy(self) -> ProxyInfo | None:
+        """The proxy in front of the server (PgBouncer, ProxySQL), as configured with
+        ``proxy`` or found on the first connection; None if none (yet)."""
+        return self._proxy
 
     @property
     def closed(self) -> bool:

@@ -156,6 +156,15 @@ class Counters:
     #: Connections given back unusable (invalidated by the application or SQLAlchemy,
     #: or broken) and closed.
     invalidated: int = 0
+    #: Servers found read-only by a pool that needs a primary (a failover), connects
+    #: refused for landing on a server of the wrong role, and connections retired because
+    #: their server's name now points elsewhere (DNS).
+    demotions: int = 0
+    wrong_role: int = 0
+    moved: int = 0
+    #: Connect attempts held back by the server's storm gate (the server, refusing for
+    #: lack of slots, gets one attempt at a time from the whole process).
+    storm_waits: int = 0
 
 
 @dataclass(frozen=True)
@@ -195,6 +204,10 @@ class PoolStats:
     held_replaced: int
     held_lost: int
     invalidated: int
+    demotions: int
+    wrong_role: int
+    moved: int
+    storm_waits: int
     wait_time: Percentiles
     hold_time: Percentiles
 

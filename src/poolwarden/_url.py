@@ -50,6 +50,9 @@ class URL:
     port: int | None = None
     database: str | None = None
     query: dict[str, str] = field(default_factory=dict)
+    #: Every host of a multi-host URL (``host1:3306,host2:3307``), the first being
+    #: ``host``/``port``; empty for a URL with one host.
+    hosts: tuple[tuple[str, int | None], ...] = ()
 
     @property
     def scheme(self) -> str:
@@ -64,10 +67,9 @@ class URL:
             if self.password is not None:
                 netloc += ":" + ("***" if hide_password else quote(self.password, safe=""))
             netloc += "@"
-        if self.host is not None:
-            netloc += f"[{self.host}]" if ":" in self.host else self.host
-        if self.port is not None:
-            netloc += f":{self.port}"
+        netloc += ",".join(
+            _host_text(host, port) for host, port in (self.hosts or [(self.host, self.port)])
+        )
         text = f"{self.scheme}://{netloc}"
         if self.database is not None:
             text += "/" + self.database
@@ -92,6 +94,45 @@ class URL:
 
     def __repr__(self) -> str:
         return f"URL({self.render()!r})"
+
+
+def _host_text(host: str | None, port: int | None) -> str:
+    text = "" if host is None else f"[{host}]" if ":" in host else host
+    return text if port is None else f"{text}:{port}"
+
+
+#: One host of a multi-host URL: ``[v6]``, ``[v6]:port``, ``name`` or ``name:port``.
+_HOST_PIECE = re.compile(
+    r"\[(?P<v6>[^\[\]/]*)\](?::(?P<v6port>[^,]*))?|(?P<name>[^:,\[\]]*)(?::(?P<port>[^,]*))?"
+)
+
+
+def _split_hosts(target: str) -> tuple[str, tuple[tuple[str, int | None], ...]]:
+    """For a URL listing several hosts, the URL with only the first (for the rest of the
+    parsing) and every host with its port; a URL with one host comes back unchanged."""
+    scheme, _, rest = target.partition("://")
+    netloc_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc = rest[:netloc_end]
+    userinfo, at, hostport = netloc.rpartition("@")
+    if "," not in hostport:
+        return target, ()
+    hosts: list[tuple[str, int | None]] = []
+    for piece in hostport.split(","):
+        match = _HOST_PIECE.fullmatch(piece)
+        host = (
+            (match.group("v6") if match.group("v6") is not None else match.group("name"))
+            if match
+            else ""
+        )
+        port_text = (match.group("v6port") or match.group("port") or "") if match else ""
+        problem = _port_problem(port_text, quotable=bool(at))
+        if problem is None and piece.endswith(":"):
+            problem = "a ':' must be followed by a port number 1-65535"
+        if not host or problem is not None:
+            raise _bad(target, problem or "an empty host in the list of hosts")
+        hosts.append((unquote(host), int(port_text) if port_text else None))
+    first = hostport.split(",")[0]
+    return f"{scheme}://{userinfo}{at}{first}{rest[netloc_end:]}", tuple(hosts)
 
 
 def _check_driver(dialect: str, driver: str, asyncio: bool) -> None:
@@ -199,6 +240,10 @@ def parse_url(target: str, asyncio: bool = False) -> URL:
     driver = DRIVER_ALIASES.get(driver, driver)
     _check_driver(dialect, driver, asyncio)
     driver = driver or (ASYNC_DIALECTS if asyncio else DIALECTS)[dialect][0]
+    if dialect != "sqlite":
+        target, hosts = _split_hosts(target)
+    else:
+        hosts = ()
     # SQLite URLs hold a file path, in which any character is allowed.
     problem = None if dialect == "sqlite" else _syntax_problem(target)
     if problem is not None:
@@ -234,4 +279,5 @@ def parse_url(target: str, asyncio: bool = False) -> URL:
         port=port,
         database=database or None,
         query=query,
+        hosts=hosts,
     )

@@ -27,7 +27,11 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+._-]*")
 _SECRET_QUERY = re.compile(
     r"[?&;](?:" + "|".join(sorted(SECRET_OPTIONS)) + r")=([^&#;]*)", re.IGNORECASE
 )
-_PORT = re.compile(r"\d*")
+
+
+def _is_port(text: str) -> bool:
+    """Empty, or a number a port can be (``00000000`` is more likely a password)."""
+    return text == "" or (text.isdigit() and len(text) <= 5 and 1 <= int(text) <= 65535)
 
 
 def _authority_end(text: str, start: int) -> int:
@@ -64,7 +68,7 @@ def _userinfo_span(text: str) -> tuple[int, int] | None:
             return (start + colon + 1, len(text)) if colon >= 0 else None
         start, authority = start + close + 1, authority[close + 1 :]
     colon = authority.find(":")
-    if colon < 0 or _PORT.fullmatch(authority, colon + 1):
+    if colon < 0 or _is_port(authority[colon + 1 :]):
         return None  # no colon, or a port number
     return start + colon + 1, len(text)
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import copy
 
-__all__ = ["ConnectionLost", "ConnectionReturned", "PoolClosed", "PoolError", "PoolTimeout"]
+__all__ = [
+    "ConnectionLost",
+    "ConnectionReturned",
+    "PoolClosed",
+    "PoolError",
+    "PoolTimeout",
+    "WrongRole",
+]
 
 
 class PoolError(Exception):
@@ -38,6 +45,22 @@ class ConnectionReturned(PoolError):
     """A connection proxy was used, or returned, after it had been given back to the pool."""
 
     __module__ = "poolwarden"
+
+
+class WrongRole(PoolError):
+    """A new connection reached a server of another role than the pool needs (a standby
+    for ``role="primary"``, say: the name still points at the old primary after a
+    failover). The pool closes it and keeps trying, with backoff, as for a server that is
+    down; a checkout that times out meanwhile names this error."""
+
+    __module__ = "poolwarden"
+
+    #: The role the pool needs, and what each server tried was found to be
+    #: (``"standby"``, ``"primary"``, ``None`` when it could not tell, or the connect error).
+    needed: str = ""
+    found: dict[str, str] = {}  # noqa: RUF012  # replaced per instance
+    #: The addresses (ip, port) of the servers found in the wrong role.
+    peers: list[tuple[str, int]] = []  # noqa: RUF012  # replaced per instance
 
 
 class ConnectionLost(PoolError):

@@ -10,6 +10,8 @@ It forwards bytes both ways until told to break the path:
   connections made afterwards work, as after a NAT or firewall forgot the old ones.
 - ``delay(seconds)``: forwarding waits this long before each chunk.
 - ``refuse()`` / ``accept()``: new connections are refused, or accepted again.
+- ``retarget(port)``: new connections go to another server; current ones stay on the old
+  one, as after a DNS switch or a virtual IP moving to a new primary.
 """
 
 from __future__ import annotations
@@ -99,6 +101,11 @@ class FaultProxy:
     def accept(self) -> None:
         """Accept new connections again."""
         self._refusing = False
+
+    def retarget(self, port: int) -> None:
+        """Forward new connections to ``port``; current ones keep their old upstream (a
+        DNS switch or VIP move does not touch established connections either)."""
+        self.target_port = port
 
     @property
     def connections(self) -> int:

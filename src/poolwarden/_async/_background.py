@@ -9,6 +9,7 @@ and reclaims connections whose proxies were garbage-collected unreturned.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import deque
@@ -18,13 +19,27 @@ from typing import Any
 from .._callsite import format_stack
 from .._core import PoolCore, Waiter
 from .._entry import Entry
-from ._compat import Event, spawn, wait_event
+from .._servers import address_text, resolve
+from .._storm import StormGate, gate_for, is_limit_error
+from ..adapters._proxies import (
+    ProxyInfo,
+    allowed_reset,
+    effective_idle_timeout,
+    psycopg_connect_overrides,
+    session_state_warning,
+)
+from ..errors import WrongRole
+from ._compat import ASYNC, Event, spawn, wait_event
+from ._detect import detect_proxy
 from ._housekeeper import Housekeeper
 from ._io import ConnectionIO
 
 __all__ = ["Background"]
 
 log = logging.getLogger("poolwarden")
+
+#: (warning, pool name) pairs already logged about a proxy's rules.
+_WARNED: set[tuple[str, str]] = set()
 
 
 class Background:
@@ -45,7 +60,14 @@ class Background:
     _keepalive_setting: float | str | None
     _keepalive: float | None
     _lifetime_pending: bool
+    _proxy_setting: str | None
+    _proxy_pending: bool
+    _proxy: ProxyInfo | None
+    _proxy_overrides: dict[str, Any]
     _server_idle_timeout: float | None
+    _dns_refresh: float | None
+    _watched: list[tuple[str, int]]
+    _dns_due: float
 
     async def _give_back(
         self,
@@ -78,34 +100,71 @@ class Background:
                 with self._lock:
                     if not self._core.resume_connecting():
                         return
+            # The storm guard: while the server refuses for lack of slots, the whole
+            # process sends it one attempt at a time, spaced (see poolwarden._storm).
+            gate = self._core.backoff.gate or self._find_gate()
+            ticket = await self._through_gate(gate)
+            if not ticket:
+                return
             started = self._now()
             try:
-                raw, probe = await self._io.open()
+                opened = await self._io.open()
                 open_seconds = self._now() - started
                 if self._lifetime_pending:
-                    await self._learn_lifetime(raw)
+                    await self._learn_lifetime(opened.raw)
+                elif self._proxy_overrides:  # opened while the first one found the proxy
+                    await self._proxy_fix(opened.raw, self._proxy_overrides)
             except Exception as exc:
-                retryable = self._io.adapter.is_retryable_connect_error(exc)
-                if self._core.counters.connects == 0:  # never connected: the wrong port?
+                # A server of the wrong role may be mid-failover: retried like one down.
+                adapter = self._io.adapter
+                wrong_role = isinstance(exc, WrongRole) or adapter.is_wrong_role_error(exc)
+                # Out of slots: a full server clears by itself, and it was the right one.
+                full = is_limit_error(adapter, exc)
+                retryable = full or wrong_role or adapter.is_retryable_connect_error(exc)
+                if wrong_role:
+                    with self._lock:
+                        self._core.counters.wrong_role += 1
+                        for peer in getattr(exc, "peers", ()):  # its old connections too
+                            self._core.demote(peer, self._now(), self._now())
+                if self._core.counters.connects == 0 and not full:  # the wrong port?
                     await self._io.probe_server(exc)
+                described = self._io.describe_connect_error(exc)  # with the probe's hint
+                if full:
+                    gate.refused(ticket, self._now(), described)
+                else:
+                    gate.failed(ticket, self._now())
                 log.log(
                     logging.WARNING if self._core.backoff.failures == 0 else logging.DEBUG,
                     "connecting to %s failed: %s%s",
                     self.name,
-                    self._io.describe_connect_error(exc),
-                    " (will retry)" if retryable else "",
+                    described,
+                    " (the server is out of connection slots: every pool of this process "
+                    "connecting to it backs off, one attempt at a time)"
+                    if full
+                    else " (will retry)"
+                    if retryable
+                    else "",
                 )
                 with self._lock:
                     result = self._core.connect_failed(exc, self._now(), retryable)
                 for waiter in result.fail:
                     waiter.signal.release()
             except BaseException:
+                gate.cancel(ticket)
                 with self._lock:
                     self._core.abandon_connect()
                 raise
             else:
+                gate.succeeded(ticket, self._now())
                 with self._lock:
-                    result = self._core.connect_succeeded(raw, self._now(), probe, open_seconds)
+                    result = self._core.connect_succeeded(
+                        opened.raw,
+                        self._now(),
+                        opened.probe,
+                        open_seconds,
+                        opened.peer,
+                        opened.host,
+                    )
                 if self._housekeeper is None:
                     self._ensure_housekeeper()
                 if result.wake is not None:
@@ -116,10 +175,48 @@ class Background:
                 return
             delay = result.again
 
+    def _find_gate(self) -> StormGate:
+        """The storm gate of the pool's server, looked up once (the pool's first attempt)."""
+        gate = self._core.backoff.gate = gate_for(self._io.adapter)
+        return gate
+
+    async def _through_gate(self, gate: StormGate) -> int:
+        """Wait until ``gate`` admits a connect attempt; its ticket, or 0 if the pool no
+        longer wants the connection (closing, or its waiters gave up meanwhile). Waits in
+        the pool's usual way, so an asyncio pool's event loop is never blocked."""
+        ticket, wait = gate.enter(self._now())
+        if ticket:
+            return ticket
+        gate.waited()
+        with self._lock:
+            self._core.counters.storm_waits += 1
+        while not ticket:
+            if await wait_event(self._closing, wait):
+                with self._lock:
+                    self._core.abandon_connect()
+                return 0
+            ticket, wait = gate.enter(self._now())
+        with self._lock:
+            if self._core.resume_connecting():
+                return ticket
+        gate.cancel(ticket)
+        return 0
+
     async def _learn_lifetime(self, raw: Any) -> None:
-        """On the first connection: read the server's idle timeout and derive the
-        automatic lifetime and keepalive interval from it."""
-        timeout = await self._io.server_idle_timeout(raw)
+        """On the first connection: find the proxy in front, if any (and apply its
+        rules), read the server's idle timeout and derive the automatic lifetime and
+        keepalive interval from it. A connection that breaks meanwhile is closed and the
+        error counts as a failed connect."""
+        try:
+            if self._proxy_pending:  # each connection opened meanwhile asks as well
+                info = await detect_proxy(self._io.adapter, raw, self._proxy_setting)
+                await self._use_proxy(info, raw)
+                self._proxy_pending = False
+            timeout = await self._io.server_idle_timeout(raw)
+        except BaseException:
+            await self._io.close_unfiled(raw)
+            raise
+        timeout = effective_idle_timeout(self._proxy, timeout)
         with self._lock:
             if not self._lifetime_pending:
                 return
@@ -137,6 +234,47 @@ class Background:
             self._keepalive,
         )
         self._ensure_housekeeper()
+
+    async def _use_proxy(self, info: ProxyInfo | None, raw: Any) -> None:
+        """The first connection found ``info`` in front of the server: apply its rules,
+        to ``raw`` too."""
+        await self._proxy_fix(raw, self._proxy_rules(info))
+
+    async def _proxy_fix(self, raw: Any, overrides: dict[str, Any]) -> None:
+        """Give a connection opened before the proxy's rules were known what they ask."""
+        if "prepare_threshold" in overrides:
+            raw.prepare_threshold = None
+        if overrides.get("autocommit"):
+            await self._io.adapter.set_autocommit(raw, True)
+
+    def _proxy_rules(self, info: ProxyInfo | None) -> dict[str, Any]:
+        """Apply what the proxy in front requires (see :mod:`poolwarden.adapters._proxies`):
+        psycopg's connect arguments for the connections to come, the reset, and the
+        warnings a configuration that cannot work there deserves. Returns the connect
+        arguments it changed."""
+        self._proxy = info
+        if info is None:
+            return {}
+        io, adapter = self._io, self._io.adapter
+        log.info(
+            "pool %s: %s in front of the server (%s%s)",
+            self.name,
+            info.kind,
+            info.source,
+            f", {info.mode} mode" if info.mode else "",
+        )
+        overrides = psycopg_connect_overrides(info) if adapter.name == "psycopg" else {}
+        kwargs = adapter.kwargs
+        if overrides and isinstance(kwargs, dict):
+            kwargs.update(overrides)
+        self._proxy_overrides = overrides
+        reset, warning = allowed_reset(info, io.reset_mode)
+        for text in (warning, session_state_warning(info) if io.configures else None):
+            if text and (text, self.name) not in _WARNED:
+                _WARNED.add((text, self.name))  # once, not at every pool recreation
+                log.warning("pool %s: %s", self.name, text)
+        io.reset_mode = reset
+        return overrides
 
     async def _close_and_refill(self, entry: Entry) -> None:
         """Close a connection the pool let go, then open others if waiters need them."""
@@ -161,6 +299,7 @@ class Background:
             or self._idle_timeout is not None
             or core.lifetime is not None
             or self._keepalive is not None
+            or bool(self._watched)
         )
 
     def _ensure_housekeeper(self) -> None:
@@ -195,6 +334,8 @@ class Background:
             leaks = core.leaks_due(now, threshold) if threshold is not None else []
             retire, ping = core.due_for_maintenance(now, self._idle_timeout, self._keepalive)
             opens = core.opens_wanted(now)
+        if now >= self._dns_due:
+            await self._refresh_dns(now)
         for entry in leaks:
             self._report_leak(entry, now)
         for entry in retire:
@@ -213,10 +354,45 @@ class Background:
                 due.append(core.next_leak_check(threshold))
             if core.min_idle and len(core.idle) < core.min_idle:
                 due.append(core.backoff.retry_at)
+            if self._watched:
+                due.append(self._dns_due)
             upcoming = [d for d in due if d is not None]
             next_due = min(upcoming) if upcoming else None
         self._housekeeping_due = float("inf") if next_due is None else next_due
         return None if next_due is None else next_due - now
+
+    async def _refresh_dns(self, now: float) -> None:
+        """Resolve the hosts' names again; connections to an address a name no longer
+        resolves to retire over the next few seconds (a resolver error changes nothing:
+        a name that does not resolve for a moment must not empty the pool)."""
+        assert self._dns_refresh is not None
+        self._dns_due = now + self._dns_refresh
+        resolver = self._io.resolver or resolve
+        spread = min(PoolCore.MOVE_SPREAD, self._dns_refresh)
+        for host, port in self._watched:
+            try:
+                if ASYNC:
+                    addresses = await asyncio.to_thread(resolver, host, port)
+                else:
+                    addresses = resolver(host, port)
+            except Exception as exc:
+                log.debug("pool %s: resolving %s failed: %r", self.name, host, exc)
+                continue
+            if not addresses:
+                continue
+            with self._lock:
+                found = {(str(a), int(p)) for a, p in addresses}
+                moved = self._core.moved(host, found, now, spread)
+            if moved:
+                log.info(
+                    "pool %s: %s now resolves to %s; retiring %d connection(s) to its old "
+                    "address over the next %g s",
+                    self.name,
+                    host,
+                    ", ".join(address_text(a, p) for a, p in addresses),
+                    moved,
+                    spread,
+                )
 
     def _report_leak(self, entry: Entry, now: float) -> None:
         log.warning(

@@ -197,9 +197,15 @@ def current_name() -> str:
     return f"task {task.get_name()!r}"
 
 
-async def bounded_ping(adapter: AsyncAdapter, raw: Any, timeout: float) -> BaseException | None:
-    """Ping ``raw``, cut off after ``timeout`` seconds: None if it answered, else the
-    driver's error (a ``TimeoutError`` when the deadline cut it off).
+async def bounded_ping(
+    adapter: AsyncAdapter,
+    raw: Any,
+    timeout: float,
+    call: Callable[[Any], Coroutine[Any, Any, object]] | None = None,
+) -> BaseException | None:
+    """Ping ``raw`` (or make another round trip, ``call(raw)``), cut off after ``timeout``
+    seconds: None if it answered, else the driver's error (a ``TimeoutError`` when the
+    deadline cut it off).
 
     Cancelling a driver's wait is not enough to end it promptly (psycopg, cancelled
     mid-query, first asks the server to cancel the query and waits for that): at the
@@ -207,7 +213,7 @@ async def bounded_ping(adapter: AsyncAdapter, raw: Any, timeout: float) -> BaseE
     driver's wait at once; the ping is cancelled only if even that does not. The ping runs
     as a task of its own, so a cancellation of the caller is never mistaken for its result.
     """
-    ping = asyncio.ensure_future(adapter.ping(raw))
+    ping = asyncio.ensure_future(adapter.ping(raw) if call is None else call(raw))
     ping.add_done_callback(_retrieve)
     try:
         done, _ = await asyncio.wait({ping}, timeout=timeout)

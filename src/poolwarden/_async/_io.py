@@ -9,17 +9,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._entry import Entry
 from .._greeting import wrong_server_hint
+from .._servers import Resolver, address_text
 from .._url import SECRET_OPTIONS
 from ..adapters import AsyncAdapter, async_for_connection
+from ..adapters._roles import accepts
 from ..adapters.async_base import maybe_await
+from ..errors import WrongRole
 from ._compat import ASYNC, bounded_ping
 from ._proxy import IN_TRANSACTION
 
-__all__ = ["ConnectionIO"]
+__all__ = ["ConnectionIO", "Opened"]
+
+
+class Opened(NamedTuple):
+    """A new connection, its liveness probe, the address it reached and the configured
+    host it was opened for."""
+
+    raw: Any
+    probe: Callable[[], Any] | None
+    peer: tuple[str, int] | None
+    host: str | None
+
 
 log = logging.getLogger("poolwarden")
 
@@ -35,8 +49,21 @@ class ConnectionIO:
         reset_mode: str | None,
         validation_timeout: float,
         probe: bool = True,
+        role: str = "any",
+        resolver: Resolver | None = None,
+        shuffle: Callable[[list[Any]], None] | None = None,
     ) -> None:
         self.adapter = adapter
+        #: The server role the pool needs (``"any"``: no check).
+        self.role = role
+        #: A custom resolver (service discovery, tests): connections go to the addresses
+        #: it returns. None: drivers resolve names themselves.
+        self.resolver = resolver
+        #: Shuffles the hosts before each connect (``load_balance_hosts="random"``).
+        self._shuffle = shuffle
+        #: Told when a ping finds a connection's server in the wrong role (the pool then
+        #: demotes that server).
+        self.on_wrong_role: Callable[[Entry], None] | None = None
         #: A callable target: recognise the driver from the first connection it returns.
         self._detect_driver = detect_driver
         self._configure = configure
@@ -48,12 +75,111 @@ class ConnectionIO:
         self.server_hint: str | None = None
 
     # -- open and close ------------------------------------------------------------------
-    async def open(self) -> tuple[Any, Callable[[], Any] | None]:
-        """Connect and configure; return the connection and its liveness probe."""
-        raw = await self.adapter.connect()
-        if self._detect_driver:
-            self.adapter = async_for_connection(raw, self.adapter._connect)
-            self._detect_driver = False
+    async def open(self) -> Opened:
+        """Connect (to the first host, in order, whose server has the role the pool
+        needs), configure; return the connection, its probe, peer and host."""
+        candidates = self._candidates()
+        if not candidates:
+            raw = await self.adapter.connect()
+            if self._detect_driver:
+                self.adapter = async_for_connection(raw, self.adapter._connect)
+                self._detect_driver = False
+            url = self.adapter.url
+            host = self.adapter.host_of(raw) or (url.host if url is not None else None)
+            if self.role != "any":
+                found = await self._role_on_connect(raw)
+                if not accepts(self.role, found):
+                    peer = self.adapter.peer_of(raw)
+                    await self._close_quietly(raw)
+                    where = address_text(*peer) if peer else address_text(host, None)
+                    raise self._wrong_role({where: str(found)}, [peer] if peer else [])
+        else:
+            raw, host = await self._open_first_fit(candidates)
+        await self._configure_new(raw)
+        return Opened(raw, self.make_probe(raw), self.adapter.peer_of(raw), host)
+
+    def _candidates(self) -> list[tuple[str, int | None, str | None]]:
+        """(host, port, address to connect to) for each server poolwarden itself picks
+        from, in the order to try them; empty when the driver picks (libpq)."""
+        hosts = self.adapter.hosts()
+        if self.resolver is None and (len(hosts) <= 1 or not self.adapter.picks_hosts):
+            return []  # one host resolved by the driver, or a driver that picks (libpq)
+        if self._shuffle is not None:
+            self._shuffle(hosts)
+        if self.resolver is None:
+            return [(host, port, None) for host, port in hosts]
+        return [
+            (host, found_port, ip)
+            for host, port in hosts
+            for ip, found_port in self.resolver(host, port or self.adapter.default_port)
+        ]
+
+    async def _open_first_fit(
+        self, candidates: list[tuple[str, int | None, str | None]]
+    ) -> tuple[Any, str]:
+        """Try ``candidates`` in order; for ``prefer-standby`` a primary is kept as the
+        fallback while the rest are tried for a standby."""
+        found: dict[str, str] = {}
+        peers: list[tuple[str, int]] = []
+        fallback: tuple[Any, str] | None = None
+        last_error: BaseException | None = None
+        for host, port, ip in candidates:
+            where = address_text(ip or host, port)
+            try:
+                raw = await self.adapter.connect_to(host, port, ip)
+            except Exception as exc:
+                found[where] = self.redact(repr(exc))
+                last_error = exc
+                continue
+            try:
+                role = await self._role_on_connect(raw) if self.role != "any" else None
+            except BaseException:
+                await self._close_quietly(raw)
+                raise
+            if accepts(self.role, role, last_chance=False):
+                if fallback is not None:
+                    await self._close_quietly(fallback[0])
+                return raw, host
+            found[where] = str(role)
+            peer = self.adapter.peer_of(raw)
+            if peer is not None:
+                peers.append(peer)
+            if fallback is None and accepts(self.role, role):
+                fallback = (raw, host)
+            else:
+                await self._close_quietly(raw)
+        if fallback is not None:
+            return fallback
+        if last_error is not None and len(found) == 1:
+            raise last_error  # one server, unreachable: the driver's own error says it best
+        if last_error is not None and all(v != "None" and "(" in v for v in found.values()):
+            raise last_error  # none answered at all
+        raise self._wrong_role(found, peers)
+
+    def _wrong_role(self, found: dict[str, str], peers: list[tuple[str, int]]) -> WrongRole:
+        tried = "; ".join(f"{where} is {what}" for where, what in found.items())
+        error = WrongRole(
+            f"no server with role {self.role!r} answered: {tried} (a failover in progress, "
+            "or the URL names the wrong servers; retrying)"
+        )
+        error.needed, error.found, error.peers = self.role, found, peers
+        return error
+
+    async def _role_on_connect(self, raw: Any) -> str | None:
+        """The role of a new connection's server (free where it is reported, else one
+        query, bounded as a ping is)."""
+        found: list[str | None] = []
+
+        async def read_role(conn: Any) -> None:
+            found.append(await self.adapter.server_role(conn))
+
+        error = await bounded_ping(self.adapter, raw, self.validation_timeout, read_role)
+        if error is not None:
+            raise error
+        return found[0] if found else None
+
+    async def _configure_new(self, raw: Any) -> None:
+        """Run the user's ``configure`` on a new connection (closing it if that fails)."""
         if self._configure is not None:
             try:
                 if ASYNC:
@@ -63,7 +189,6 @@ class ConnectionIO:
             except BaseException:
                 await self._close_quietly(raw)
                 raise
-        return raw, self.make_probe(raw)
 
     def make_probe(self, raw: Any) -> Callable[[], Any] | None:
         """The adapter's liveness probe for ``raw`` (a zero-timeout poll of its socket
@@ -76,6 +201,8 @@ class ConnectionIO:
         try:
             return await self.adapter.server_idle_timeout(raw)
         except Exception as exc:
+            if self.adapter.is_closed(raw):
+                raise  # the connection broke (a proxy closed it): not one to hand out
             log.debug("reading the server's idle timeout failed: %s", self.redact(repr(exc)))
             try:
                 await self.adapter.rollback(raw)
@@ -93,6 +220,15 @@ class ConnectionIO:
                 log.debug("discarding connection #%d failed: %r", entry.id, exc)
         else:
             await self._close_quietly(entry.raw, entry.id)
+
+    @property
+    def configures(self) -> bool:
+        """Whether the user's ``configure`` runs on each new connection."""
+        return self._configure is not None
+
+    async def close_unfiled(self, raw: Any) -> None:
+        """Close a new connection the pool's books never received (errors only logged)."""
+        await self._close_quietly(raw)
 
     async def _close_quietly(self, raw: Any, entry_id: int = 0) -> None:
         try:
@@ -114,12 +250,46 @@ class ConnectionIO:
             return True
 
     async def ping(self, entry: Entry) -> bool:
-        """One round trip, cut off after ``validation_timeout``; True if it answered."""
-        error = await bounded_ping(self.adapter, entry.raw, self.validation_timeout)
+        """One round trip, cut off after ``validation_timeout``; True if it answered (and,
+        when the pool needs a role, its server still has it: for MySQL the role query is
+        the ping, for PostgreSQL the role comes with any answer)."""
+        if self.role == "any":
+            error = await bounded_ping(self.adapter, entry.raw, self.validation_timeout)
+            found = None
+        else:
+            roles: list[str | None] = []
+            error = await bounded_ping(
+                self.adapter, entry.raw, self.validation_timeout, self._role_ping(roles)
+            )
+            found = roles[0] if roles else None
         if error is not None:
             text = self.redact(repr(error))
             log.info("connection #%d did not answer a ping: %s", entry.id, text)
-        return error is None
+            return False
+        if self.role != "any" and not accepts(self.role, found):
+            log.warning(
+                "connection #%d reaches a server that is now %s, not %s: a failover? "
+                "closing the pool's connections to it",
+                entry.id,
+                found or "of unknown role",
+                self.role,
+            )
+            if self.on_wrong_role is not None:
+                self.on_wrong_role(entry)
+            return False
+        return True
+
+    def _role_ping(self, roles: list[str | None]) -> Callable[[Any], Any]:
+        adapter = self.adapter
+
+        async def role_ping(raw: Any) -> None:
+            if adapter.role_query is not None and adapter.known_role(raw) is None:
+                roles.append(await adapter.server_role(raw))  # the query is the round trip
+            else:
+                await adapter.ping(raw)
+                roles.append(adapter.known_role(raw))  # reported with the answer
+
+        return role_ping
 
     # -- reset ---------------------------------------------------------------------------
     async def reset(

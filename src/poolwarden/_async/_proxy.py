@@ -382,9 +382,15 @@ class AsyncPooledConnection:
             # idle connections on it get checked with a ping too.
             entry.broken = True
             self._pool._suspect_others()
-        elif self._pool._adapter.is_disconnect(exc, self._raw):
-            entry.broken = True
-            self._pool._suspect_others()
+        else:
+            adapter = self._pool._adapter
+            if adapter.is_disconnect(exc, self._raw):
+                entry.broken = True
+                self._pool._suspect_others()
+            else:
+                verdict = adapter.read_only_error(exc, self._raw)
+                if verdict is not None:  # a failover? the pool decides
+                    self._pool._read_only_seen(entry, exc, verdict)
 
 
 class AsyncPooledCursor:

@@ -8,6 +8,8 @@ import socket
 from typing import Any, ClassVar
 
 from .._url import URL
+from ._proxies import is_transient_proxysql_error
+from ._roles import MYSQL_ROLE_QUERY, mysql_read_only_error, mysql_role_of
 from .base import Adapter, BaseAdapter, coerce_options
 
 __all__ = [
@@ -173,8 +175,19 @@ class MySQLBase(BaseAdapter):
         return any(fragment in text for fragment in DISCONNECT_MESSAGES)
 
     def is_retryable_connect_error(self, exc: BaseException) -> bool:
-        """Server unreachable, restarting, or out of connection slots."""
-        return self._is_driver_error(exc) and self.error_code(exc) in CONNECT_RETRYABLE
+        """Server unreachable, restarting, or out of connection slots; ProxySQL's 9001 and
+        9002 (no server of its hostgroup reachable in time: a failover in progress)."""
+        if not self._is_driver_error(exc):
+            return False
+        return self.error_code(exc) in CONNECT_RETRYABLE or is_transient_proxysql_error(exc)
+
+    def is_connection_limit_error(self, exc: BaseException) -> bool:
+        """Out of slots: 1040 (the server's max_connections, also ProxySQL's answer when
+        its own limit is reached), 1203 and 1226 (the account's max_user_connections)."""
+        if not self._is_driver_error(exc) or self.error_code(exc) not in CONNECT_LIMITS:
+            return False
+        # ProxySQL also answers 1040 for "User '...' can only connect locally".
+        return "can only connect locally" not in str(exc).lower()
 
     def can_reset_session(self) -> bool:
         """COM_RESET_CONNECTION (or COM_CHANGE_USER) clears a MySQL session."""
@@ -196,6 +209,29 @@ class MySQLBase(BaseAdapter):
     def get_autocommit(self, raw: Any) -> bool:
         """Autocommit as the server last reported it."""
         return bool(raw.get_autocommit())
+
+    role_query: ClassVar[str | None] = MYSQL_ROLE_QUERY
+    role_query_opens_transaction: ClassVar[bool] = False  # reads no table (@@in_transaction 0)
+    default_port: ClassVar[int] = 3306
+    picks_hosts: ClassVar[bool] = True
+
+    def role_from_row(self, row: Any) -> str | None:
+        """Read-only (``read_only``, ``super_read_only`` or ``innodb_read_only``): a standby."""
+        return mysql_role_of(row)
+
+    def read_only_error(self, exc: BaseException, raw: Any = None) -> str | None:
+        """1290 naming read-only, 1836 and 1874 say so; 1792 may be the borrower's own
+        READ ONLY transaction (see :data:`~poolwarden.adapters._roles.MYSQL_READ_ONLY_CODES`)."""
+        if not self._is_driver_error(exc):
+            return None
+        return mysql_read_only_error(self.error_code(exc), str(exc))
+
+    def hosts(self) -> list[tuple[str, int | None]]:
+        """The URL's hosts (``host1:3306,host2:3307``), which poolwarden tries itself."""
+        url = self.url
+        if url is None:
+            return []
+        return list(url.hosts) or [(url.host or "localhost", url.port)]
 
 
 class MySQLAdapter(MySQLBase, Adapter):

@@ -9,6 +9,14 @@ from typing import Any, ClassVar
 
 from .._url import URL
 from ._options import libpq_keywords, signature_options
+from ._proxies import pgbouncer_error_kind
+from ._roles import (
+    POSTGRES_ROLE_QUERY,
+    STANDBY,
+    libpq_target,
+    postgres_role_of,
+    postgres_role_reported,
+)
 from .base import Adapter, BaseAdapter
 
 __all__ = ["IDLE_TIMEOUT_QUERY", "PostgresAdapter", "PostgresBase", "idle_timeout_of"]
@@ -52,6 +60,29 @@ CONNECT_RETRYABLE_MESSAGES = (
     "too many connections",
     "remaining connection slots are reserved",
     "sorry, too many clients",
+    *(
+        LIBPQ_WRONG_ROLE := (
+            # libpq's target_session_attrs refusals: a failover in progress, retried.
+            "server is in hot standby mode",
+            "server is not in hot standby mode",
+            "session is read-only",
+            "session is not read-only",
+        )
+    ),
+)
+
+#: Refusals for lack of connection slots, for the storm guard: SQLSTATE 53300
+#: (too_many_connections: max_connections, the slots reserved for superusers, a role's or
+#: a database's CONNECTION LIMIT), and the messages of servers and poolers that send no
+#: such code (libpq's connect errors often carry none; PgBouncer says 08P01, Supavisor
+#: XX000).
+CONNECT_LIMIT_SQLSTATES = frozenset({"53300"})
+CONNECT_LIMIT_MESSAGES = (
+    "too many clients",
+    "too many connections",
+    "remaining connection slots are reserved",
+    "no more connections allowed",  # PgBouncer: max_client_conn
+    "max client connections reached",  # Supavisor
 )
 
 #: libpq transaction status values (identical in psycopg 3 and psycopg2).
@@ -89,6 +120,9 @@ def conninfo_kwargs(url: URL) -> dict[str, Any]:
         "dbname": url.database,
     }
     kwargs: dict[str, Any] = {key: value for key, value in parts.items() if value is not None}
+    if url.hosts:  # libpq's own multi-host form: it tries them, by role if asked
+        kwargs["host"] = ",".join(host for host, _ in url.hosts)
+        kwargs["port"] = ",".join("" if port is None else str(port) for _, port in url.hosts)
     kwargs.update(url.query)
     return kwargs
 
@@ -140,15 +174,98 @@ class PostgresBase(BaseAdapter):
         text = str(exc).lower()
         return any(fragment in text for fragment in DISCONNECT_MESSAGES)
 
-    def is_retryable_connect_error(self, exc: BaseException) -> bool:
-        """Server down, starting, shutting down or full; not a wrong password or database."""
+    def is_connection_limit_error(self, exc: BaseException) -> bool:
+        """SQLSTATE 53300, or a refusal for lack of slots by its message (PgBouncer's "no
+        more connections allowed" included)."""
         if not self._is_driver_error(exc):
+            return False
+        if self._sqlstate(exc) in CONNECT_LIMIT_SQLSTATES:
+            return True
+        text = str(exc).lower()
+        return any(fragment in text for fragment in CONNECT_LIMIT_MESSAGES)
+
+    def is_retryable_connect_error(self, exc: BaseException) -> bool:
+        """Server down, starting, shutting down or full; not a wrong password or database
+        (nor PgBouncer's configuration errors, which it sends as 08P01 too)."""
+        if not self._is_driver_error(exc) or pgbouncer_error_kind(exc) == "config":
             return False
         state = self._sqlstate(exc) or ""
         if state.startswith("08") or state in CONNECT_RETRYABLE_SQLSTATES:
             return True
         text = str(exc).lower()
-        return any(fragment in text for fragment in CONNECT_RETRYABLE_MESSAGES)
+        if any(fragment in text for fragment in CONNECT_RETRYABLE_MESSAGES):
+            return True
+        if pgbouncer_error_kind(exc) in ("retryable", "limit"):
+            return True  # PgBouncer cannot reach the server now (login retry, queue wait)
+        return self.is_connection_limit_error(exc)  # a pooler's "full", without SQLSTATE
+
+    role_query: ClassVar[str | None] = POSTGRES_ROLE_QUERY
+    default_port: ClassVar[int] = 5432
+
+    def hosts(self) -> list[tuple[str, int | None]]:
+        """None to pick: libpq tries a URL's hosts itself, by role (target_session_attrs),
+        in order or at random (load_balance_hosts). Only a custom resolver makes
+        poolwarden pick, handing libpq the address (``hostaddr``) it gave."""
+        url = self.url
+        if url is None:
+            return []
+        return list(url.hosts) or [(url.host or "localhost", url.port)]
+
+    def host_of(self, raw: Any) -> str | None:
+        """The host libpq connected to, of the URL's list."""
+        try:
+            return str(raw.info.host) or None
+        except Exception:
+            return None
+
+    def apply_role(self, role: str, load_balance: bool) -> None:
+        """libpq's ``target_session_attrs`` and ``load_balance_hosts``, unless the URL
+        sets them already."""
+        kwargs = self.kwargs
+        assert isinstance(kwargs, dict)
+        if role != "any":
+            kwargs.setdefault("target_session_attrs", libpq_target(role))
+        if load_balance:
+            kwargs.setdefault("load_balance_hosts", "random")
+
+    def connect_kwargs_for(
+        self, host: str, port: int | None, address: str | None = None
+    ) -> dict[str, Any]:
+        """libpq takes the address apart from the name (``hostaddr``), so TLS still
+        checks the name."""
+        kwargs = {**self.kwargs, "host": host}
+        if address is not None:
+            kwargs["hostaddr"] = address
+        if port is not None:
+            kwargs["port"] = port
+        return kwargs
+
+    def role_from_row(self, row: Any) -> str | None:
+        """In recovery, or read-only by default: a standby."""
+        return postgres_role_of(row)
+
+    def known_role(self, raw: Any) -> str | None:
+        """From ``in_hot_standby`` and ``default_transaction_read_only``, which PostgreSQL
+        14+ reports to every session when they change (no round trip)."""
+        try:
+            return postgres_role_reported(raw.info.parameter_status)
+        except Exception:
+            return None
+
+    def read_only_error(self, exc: BaseException, raw: Any = None) -> str | None:
+        """25006 is the server's only when it reports itself read-only; a transaction
+        the borrower began READ ONLY raises it too."""
+        if not self._is_driver_error(exc) or self._sqlstate(exc) != "25006":
+            return None
+        role = self.known_role(raw) if raw is not None else None
+        if role is None:
+            return "maybe"
+        return "server" if role == STANDBY else None
+
+    def is_wrong_role_error(self, exc: BaseException) -> bool:
+        """libpq refused every host for its role (``target_session_attrs``)."""
+        text = str(exc).lower()
+        return self._is_driver_error(exc) and any(m in text for m in LIBPQ_WRONG_ROLE)
 
     def _status(self, raw: Any) -> int:
         return int(raw.info.transaction_status)

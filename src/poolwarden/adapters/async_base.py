@@ -32,6 +32,29 @@ class AsyncAdapter(BaseAdapter):
         """Open a new connection."""
         return await maybe_await(self._connect())
 
+    async def connect_to(self, host: str, port: int | None, address: str | None = None) -> Any:
+        """Open a connection to ``host:port`` (at ``address``) with the URL's other
+        arguments."""
+        assert self._driver_connect is not None, "connect_to needs an adapter from a URL"
+        kwargs = self.connect_kwargs_for(host, port, address)
+        return await maybe_await(self._driver_connect(**kwargs))
+
+    async def server_role(self, raw: Any) -> str | None:
+        """The server's role: as reported, else from :attr:`role_query` (one round trip,
+        outside any transaction); None if unknown."""
+        role = self.known_role(raw)
+        if role is not None or self.role_query is None:
+            return role
+        cursor = await maybe_await(self.new_cursor(raw, (), {}))
+        try:
+            await cursor.execute(self.role_query)
+            row = await cursor.fetchone()
+        finally:
+            await maybe_await(cursor.close())
+        if self.role_query_opens_transaction and self.needs_rollback(raw):
+            await self.rollback(raw)
+        return self.role_from_row(row)
+
     async def close(self, raw: Any) -> None:
         """Close ``raw``; errors propagate to the caller, which logs them."""
         await maybe_await(raw.close())

@@ -102,6 +102,9 @@ class BaseAdapter:
         #: The driver keyword arguments, when built from a URL (holds the password: never
         #: put it in a message).
         self.kwargs: Mapping[str, Any] = kwargs or {}
+        #: The driver's own connect function, when built from a URL (another host's
+        #: connection is made with it and :meth:`connect_kwargs_for`).
+        self._driver_connect: Callable[..., Any] | None = None
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -127,7 +130,9 @@ class BaseAdapter:
         def connect_from_url() -> Any:
             return connect(**kwargs)
 
-        return cls(dbapi, connect_from_url, url, kwargs)
+        adapter = cls(dbapi, connect_from_url, url, kwargs)
+        adapter._driver_connect = connect
+        return adapter
 
     @classmethod
     def url_kwargs(cls, url: URL) -> dict[str, Any]:
@@ -215,6 +220,17 @@ class BaseAdapter:
         (server starting, down, or full), so waiters should keep waiting."""
         return False
 
+    def is_connection_limit_error(self, exc: BaseException) -> bool:
+        """True when a failed connect means the server (or the account) is out of
+        connection slots: every pool of the process connecting there then backs off
+        together, one attempt at a time (see ``poolwarden._storm``)."""
+        return False
+
+    def is_wrong_role_error(self, exc: BaseException) -> bool:
+        """True when a connect failed because the driver found no server of the role
+        asked for (libpq's ``target_session_attrs``)."""
+        return False
+
     def connection_lost(self, message: str) -> ConnectionLost:
         """A :class:`~poolwarden.ConnectionLost` that is also the driver's
         ``OperationalError``, so the borrower's existing ``except`` clauses catch it."""
@@ -260,6 +276,70 @@ class BaseAdapter:
             left.close()
             right.close()
 
+    # -- servers and roles ---------------------------------------------------------------
+    #: A query whose first row :meth:`role_from_row` reads (None: the role is unknowable).
+    role_query: ClassVar[str | None] = None
+    #: Whether :attr:`role_query` may leave a transaction (a snapshot) open, to be rolled
+    #: back: a round trip MySQL's variables-only query does not need.
+    role_query_opens_transaction: ClassVar[bool] = True
+
+    def role_from_row(self, row: Any) -> str | None:
+        """The role (``"primary"`` or ``"standby"``) in the row of :attr:`role_query`."""
+        return None
+
+    def known_role(self, raw: Any) -> str | None:
+        """The server's role as it reported it unasked (no I/O), or None if it does not."""
+        return None
+
+    def read_only_error(self, exc: BaseException, raw: Any = None) -> str | None:
+        """Whether ``exc`` says the server no longer accepts writes: ``"server"`` (it
+        does not), ``"maybe"`` (a role query must confirm it), or None."""
+        return None
+
+    def peer_of(self, raw: Any) -> tuple[str, int] | None:
+        """The address (ip, port) ``raw`` is connected to, or None (a Unix socket, or a
+        driver whose socket is out of reach). Read once per connection."""
+        fd = self.fileno(raw)
+        if fd is None or fd < 0:
+            return None
+        try:
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                peer = sock.getpeername()
+        except (OSError, ValueError):
+            return None
+        return (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
+
+    def host_of(self, raw: Any) -> str | None:
+        """The configured host name ``raw`` was opened for, where the driver picked it
+        from several (libpq); None: the URL's."""
+        return None
+
+    def hosts(self) -> list[tuple[str, int | None]]:
+        """The servers to try, in order, when poolwarden picks the host itself (the MySQL
+        drivers); empty when the driver does (libpq) or the target is a callable."""
+        return []
+
+    #: Whether poolwarden picks among a URL's hosts itself (the MySQL drivers), rather
+    #: than the driver (libpq).
+    picks_hosts: ClassVar[bool] = False
+
+    def apply_role(self, role: str, load_balance: bool) -> None:
+        """Ask the driver for ``role`` and random host order where it chooses hosts
+        itself (libpq); poolwarden checks the role of every new connection anyway."""
+
+    #: The port servers of this dialect listen on when the URL names none.
+    default_port: ClassVar[int] = 0
+
+    def connect_kwargs_for(
+        self, host: str, port: int | None, address: str | None = None
+    ) -> dict[str, Any]:
+        """The driver arguments for a connection to ``host:port`` instead of the URL's
+        (to the IP ``address`` a custom resolver gave for that host, if any)."""
+        kwargs = {**self.kwargs, "host": address or host}
+        if port is not None:
+            kwargs["port"] = port
+        return kwargs
+
     def describe(self) -> str:
         """A one-line, password-free description for reprs and logs."""
         return str(self.url) if self.url is not None else f"{self.name} connection factory"
@@ -275,6 +355,23 @@ class Adapter(BaseAdapter):
     def connect(self) -> Any:
         """Open a new DB-API connection."""
         return self._connect()
+
+    def connect_to(self, host: str, port: int | None, address: str | None = None) -> Any:
+        """Open a connection to ``host:port`` (at ``address``) with the URL's other
+        arguments."""
+        assert self._driver_connect is not None, "connect_to needs an adapter from a URL"
+        return self._driver_connect(**self.connect_kwargs_for(host, port, address))
+
+    def server_role(self, raw: Any) -> str | None:
+        """The server's role: as reported, else from :attr:`role_query` (one round trip,
+        outside any transaction); None if unknown."""
+        role = self.known_role(raw)
+        if role is not None or self.role_query is None:
+            return role
+        row = self.first_row(raw, self.role_query)
+        if self.role_query_opens_transaction and self.needs_rollback(raw):
+            self.rollback(raw)
+        return self.role_from_row(row)
 
     def close(self, raw: Any) -> None:
         """Close ``raw``; errors propagate to the caller, which logs them."""

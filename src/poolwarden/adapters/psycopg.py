@@ -16,7 +16,22 @@ from ._postgres import (
 )
 from .base import coerce_options
 
-__all__ = ["PsycopgAdapter", "PsycopgBase"]
+__all__ = ["PsycopgAdapter", "PsycopgBase", "forget_prepared"]
+
+
+def forget_prepared(raw: Any) -> None:
+    """After ``DISCARD ALL``: make psycopg forget the statements it prepared, which the
+    server just dropped. psycopg forgets them itself only when DISCARD ALL runs as a
+    statement it counts for preparing, and then, after the fifth reset, prepares DISCARD
+    ALL too, which deletes itself ("prepared statement ... does not exist" at the next
+    reset or query). There is no public call for this; without the attribute (another
+    psycopg), the names are dropped on psycopg's next ROLLBACK or DISCARD anyway."""
+    prepared = getattr(raw, "_prepared", None)
+    if prepared is not None:
+        prepared.clear()
+        flush = getattr(prepared, "_to_flush", None)
+        if flush is not None:
+            flush.clear()  # nothing left on the server to deallocate
 
 
 class PsycopgBase(PostgresBase):
@@ -86,6 +101,8 @@ class PsycopgAdapter(PsycopgBase, PostgresAdapter):
         autocommit = raw.autocommit
         raw.autocommit = True
         try:
-            raw.execute("DISCARD ALL")
+            # Never prepared: after its 5th run psycopg would run it by a name it deletes.
+            raw.execute("DISCARD ALL", prepare=False)
+            forget_prepared(raw)
         finally:
             raw.autocommit = autocommit

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._postgres import IDLE_TIMEOUT_QUERY, idle_timeout_of
 from .async_base import AsyncAdapter
-from .psycopg import PsycopgBase
+from .psycopg import PsycopgBase, forget_prepared
 
 __all__ = ["AsyncPsycopgAdapter"]
 
@@ -56,5 +56,7 @@ class AsyncPsycopgAdapter(PsycopgBase, AsyncAdapter):
             await raw.rollback()
         autocommit = raw.autocommit
         await raw.set_autocommit(True)
-        await raw.execute("DISCARD ALL")  # if this fails the connection is closed anyway
+        # Never prepared (it would delete itself); if it fails the connection is closed.
+        await raw.execute("DISCARD ALL", prepare=False)
+        forget_prepared(raw)
         await raw.set_autocommit(autocommit)

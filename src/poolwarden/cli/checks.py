@@ -229,17 +229,22 @@ def check_aborted(facts: ServerFacts) -> Finding | None:
 
 
 def run_checks(
-    plan: PoolPlan, facts: ServerFacts, advice: SizeAdvice | None = None
+    plan: PoolPlan, facts: ServerFacts, advice: SizeAdvice | None = None, pooled: bool = False
 ) -> list[Finding]:
-    """Every check, in the order doctor prints them."""
+    """Every check of the server's settings, in the order doctor prints them. ``pooled``:
+    behind PgBouncer, where the server sees PgBouncer's connections rather than the
+    fleet's, so the fleet's budget is checked against PgBouncer's limits instead
+    (:mod:`poolwarden.cli.proxy_checks`)."""
     findings = [check_recycle(plan, facts)]
     session = check_session_timeout(facts)
     if session is not None:
         findings.append(session)
-    findings.append(with_fleet_changes(check_fleet(plan, facts), plan, facts))
-    findings.extend(
-        with_fleet_changes(finding, plan, facts) for finding in check_account_limits(plan, facts)
-    )
+    if not pooled:
+        findings.append(with_fleet_changes(check_fleet(plan, facts), plan, facts))
+        findings.extend(
+            with_fleet_changes(finding, plan, facts)
+            for finding in check_account_limits(plan, facts)
+        )
     findings.append(check_useful_concurrency(plan, facts, advice))
     findings.extend(check_long_work(facts))
     aborted = check_aborted(facts)

@@ -22,7 +22,13 @@ from .findings import Finding, PoolPlan, Severity
 from .fleet import FLEET_SHARE, needed_limit
 from .server_settings import ServerFacts
 
-__all__ = ["apply_changes", "fleet_budget", "safe_setting", "with_fleet_changes"]
+__all__ = [
+    "apply_changes",
+    "fleet_budget",
+    "fleet_changes",
+    "safe_setting",
+    "with_fleet_changes",
+]
 
 #: Which server setting raises the limit each connection-budget check compares with.
 _LIMIT_FIELDS = {
@@ -44,7 +50,7 @@ def _limit_of(check: str, facts: ServerFacts) -> tuple[int | None, int]:
 
 def with_fleet_changes(finding: Finding, plan: PoolPlan, facts: ServerFacts) -> Finding:
     """A connection-budget finding (fleet, account or database limit) with its fix as
-    data, by the arithmetic of its text (``fleet._fleet_fix``): per-process settings
+    data, by the arithmetic of its text (``fleet.fleet_fix``): per-process settings
     within FLEET_SHARE of the limit, or, when not even one connection per process fits,
     the limit raised to what the fleet needs."""
     if finding.severity < Severity.WARNING or finding.check not in _LIMIT_FIELDS:
@@ -52,18 +58,19 @@ def with_fleet_changes(finding: Finding, plan: PoolPlan, facts: ServerFacts) -> 
     limit, reserved = _limit_of(finding.check, facts)
     if limit is None:
         return finding
-    budget = int(limit * FLEET_SHARE) // plan.fleet_processes
-    changes: dict[str, Any]
-    if budget < 1:
-        field = _LIMIT_FIELDS[finding.check]
-        changes = {f"server.{field}": needed_limit(plan.fleet, reserved)}
-    else:
-        size = min(plan.pool_size, budget)
-        changes = {
-            "pool_size": size,
-            "max_overflow": max(0, min(plan.max_overflow, budget - size)),
-        }
+    changes = fleet_changes(plan, limit, f"server.{_LIMIT_FIELDS[finding.check]}", reserved)
     return dataclasses.replace(finding, changes=changes)
+
+
+def fleet_changes(plan: PoolPlan, limit: int, raise_key: str, reserved: int = 0) -> dict[str, Any]:
+    """The fix of ``fleet.fleet_fix`` as data: per-process settings within FLEET_SHARE
+    of ``limit``, or, when not even one connection per process fits, ``raise_key`` (the
+    setting holding the limit) raised to what the fleet needs (``reserved`` on top)."""
+    budget = int(limit * FLEET_SHARE) // plan.fleet_processes
+    if budget < 1:
+        return {raise_key: needed_limit(plan.fleet, reserved)}
+    size = min(plan.pool_size, budget)
+    return {"pool_size": size, "max_overflow": max(0, min(plan.max_overflow, budget - size))}
 
 
 def fleet_budget(plan: PoolPlan, facts: ServerFacts) -> int:

@@ -9,7 +9,7 @@ import math
 from .findings import Finding, PoolPlan, Severity
 from .server_settings import ServerFacts
 
-__all__ = ["FLEET_SHARE", "check_account_limits", "check_fleet", "needed_limit"]
+__all__ = ["FLEET_SHARE", "check_account_limits", "check_fleet", "fleet_fix", "needed_limit"]
 
 #: Share of the server's connections a fleet may plan for; the rest is left for admin
 #: sessions, migrations, cron jobs and the overlap of old and new processes in a deploy.
@@ -28,7 +28,7 @@ def needed_limit(fleet: int, reserved: int = 0) -> int:
     return needed + reserved
 
 
-def _fleet_fix(plan: PoolPlan, limit: int, what: str, reserved: int = 0) -> str:
+def fleet_fix(plan: PoolPlan, limit: int, what: str, reserved: int = 0) -> str:
     """Per-process settings within FLEET_SHARE of ``limit`` (the connections available),
     or the value of ``what`` that fits the fleet (``reserved`` slots on top)."""
     budget = int(limit * FLEET_SHARE) // plan.fleet_processes
@@ -76,7 +76,7 @@ def check_fleet(plan: PoolPlan, facts: ServerFacts) -> Finding:
             numbers,
             f"{formula} > {limit} ({where}). Under load, connects fail with {refusal}. "
             f"Connections open now: {facts.connected}.",
-            _fleet_fix(plan, limit, "max_connections", facts.reserved_connections),
+            fleet_fix(plan, limit, "max_connections", facts.reserved_connections),
         )
     if plan.fleet > limit * FLEET_SHARE:
         return Finding(
@@ -87,7 +87,7 @@ def check_fleet(plan: PoolPlan, facts: ServerFacts) -> Finding:
             f"{formula}, more than {FLEET_SHARE:.0%} of {limit} ({where}): little is left "
             "for admin sessions, migrations, cron jobs and the overlap of old and new "
             f"processes during a deploy. Connections open now: {facts.connected}.",
-            _fleet_fix(plan, limit, "max_connections", facts.reserved_connections),
+            fleet_fix(plan, limit, "max_connections", facts.reserved_connections),
         )
     return Finding(
         Severity.OK,
@@ -120,7 +120,7 @@ def _account_limit(
             f"the fleet may open {plan.fleet} connections; {name} allows {limit}",
             numbers,
             f"{formula} > {limit}. Connects beyond it fail with {_account_refusal(facts, scope)}.",
-            _fleet_fix(plan, limit, name),
+            fleet_fix(plan, limit, name),
         )
     if plan.fleet > limit * FLEET_SHARE:
         return Finding(
@@ -131,7 +131,7 @@ def _account_limit(
             f"{formula}, more than {FLEET_SHARE:.0%} of {limit}: little is left for this "
             "account's admin sessions, migrations, cron jobs and the overlap of old and new "
             "processes during a deploy.",
-            _fleet_fix(plan, limit, name),
+            fleet_fix(plan, limit, name),
         )
     return Finding(
         Severity.OK,

@@ -163,10 +163,13 @@ class IntList(_ParamType):
 
 
 def fleet_options(processes_help: str, instances_help: str) -> Callable[[F], F]:
-    """``--processes P`` and ``--instances I``: how many pools like this one the fleet
-    runs, for the server's connection budget."""
+    """``--processes P`` (or ``--workers P``, the name web servers use) and
+    ``--instances I``: how many pools like this one the fleet runs, for the server's
+    connection budget."""
     processes = click.option(
         "--processes",
+        "--workers",
+        "processes",
         type=click.IntRange(min=1),
         default=1,
         show_default=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,9 @@ __all__ = ["DEFAULT_URL", "SERVER_KINDS", "Target", "fetch_all", "resolve_url"]
 
 #: The local MariaDB the project's set-up script prepares.
 DEFAULT_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
+
+#: URL options that pick one of several hosts (libpq's).
+_HOST_CHOICE = ("target_session_attrs", "load_balance_hosts")
 
 #: Dialects whose servers the command knows how to question.
 SERVER_KINDS = ("mysql", "postgresql")
@@ -59,6 +63,19 @@ class Target:
     def kind(self) -> str:
         """``mysql``, ``postgresql`` or ``sqlite``."""
         return self.url.dialect
+
+    def for_host(self, host: str, port: int | None) -> Target:
+        """The same URL aimed at one of its hosts (``host:port``), without the options
+        that choose among several (``target_session_attrs``, ``load_balance_hosts``):
+        a connection to that host whatever its role."""
+        query = {k: v for k, v in self.url.query.items() if k not in _HOST_CHOICE}
+        single = dataclasses.replace(self.url, host=host, port=port, hosts=(), query=query)
+        return Target(single.render(hide_password=False), self.connect_timeout)
+
+    @property
+    def hosts(self) -> list[tuple[str, int | None]]:
+        """Every host of the URL with its port (one for most URLs)."""
+        return list(self.url.hosts) or [(self.url.host or "localhost", self.url.port)]
 
     def require_server(self) -> None:
         """Refuse SQLite and anything else without a server to question."""

@@ -135,6 +135,28 @@ METRICS: tuple[Metric, ...] = (
     _own("retired", "{connection}", "Connections closed for age (lifetime) or idleness."),
     _own("pings", "{ping}", "Round-trip pings sent to check connections."),
     _own(
+        "demotions",
+        "{event}",
+        "Servers found read-only by a pool that needs a primary (a failover): their "
+        "connections were retired.",
+    ),
+    _own(
+        "wrong_role",
+        "{attempt}",
+        "Connect attempts that reached a server of the wrong role, closed and retried.",
+    ),
+    _own(
+        "storm_waits",
+        "{attempt}",
+        "Connect attempts held back while the server refused for lack of connection slots "
+        "(every pool of the process to that server sends one at a time).",
+    ),
+    _own(
+        "moved",
+        "{connection}",
+        "Connections retired because their host name now resolves elsewhere (DNS).",
+    ),
+    _own(
         "create_errors",
         "{error}",
         "Failed connect attempts, by exception class and server or system code.",

@@ -44,6 +44,10 @@ def points(snapshot: MetricsSnapshot) -> Points:
         "poolwarden.connection.invalidations": one(c.invalidated),
         "poolwarden.connection.retired": one(c.retired),
         "poolwarden.connection.pings": one(c.pings),
+        "poolwarden.connection.demotions": one(c.demotions),
+        "poolwarden.connection.wrong_role": one(c.wrong_role),
+        "poolwarden.connection.storm_waits": one(c.storm_waits),
+        "poolwarden.connection.moved": one(c.moved),
         "poolwarden.connection.create_errors": [
             ({**pool, "error.type": kind, "db.response.status_code": code}, n)
             for (kind, code), n in sorted(r.connect_errors.items())

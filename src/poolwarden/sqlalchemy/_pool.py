@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.pool import Pool as SAPool
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.pool.base import PoolProxiedConnection, _ConnectionFairy, _ConnectionRecord
@@ -78,7 +80,9 @@ class WardenPool(QueuePool):
     Extra arguments (pass them to ``create_engine`` as they are): ``min_idle``,
     ``max_lifetime``, ``idle_timeout``, ``keepalive``, ``ping_after_idle``,
     ``validation_timeout``, ``probe``, ``leak_threshold``, ``max_connecting``,
-    ``held_check_after``, ``connect_wait`` — as for :class:`poolwarden.Pool`.
+    ``held_check_after``, ``connect_wait``, ``role`` — as for :class:`poolwarden.Pool`.
+    With ``role="primary"``, a statement failing because the server became read-only (a
+    failover) retires every connection to that server, as in :class:`poolwarden.Pool`.
     """
 
     #: SQLAlchemy names a pool's logger after its class's module; log where QueuePool logs
@@ -109,6 +113,7 @@ class WardenPool(QueuePool):
         max_connecting: int = 4,
         held_check_after: float | None = 1.0,
         connect_wait: float = 30.0,
+        role: str = "any",
         **kw: Any,
     ) -> None:
         recycle = kw.pop("recycle", -1)
@@ -132,6 +137,7 @@ class WardenPool(QueuePool):
             "max_connecting": max_connecting,
             "held_check_after": held_check_after,
             "connect_wait": connect_wait,
+            "role": role,
             "recycle": recycle,
             "pre_ping": pre_ping,
         }
@@ -165,6 +171,7 @@ class WardenPool(QueuePool):
             max_connecting=max_connecting,
             held_check_after=held_check_after,
             connect_wait=connect_wait,
+            role=role,
         )
         # QueuePool's order (FIFO unless use_lifo); poolwarden.Pool's own default is LIFO.
         warden._core.fifo = not use_lifo
@@ -262,6 +269,24 @@ class WardenPool(QueuePool):
         self._pool.records.connected(record)
         self._pool.warden._renewed(entry, held)
 
+    def _dbapi_error(self, exc: BaseException, connection: Any) -> None:
+        """A statement on ``connection`` (an engine Connection) raised ``exc``: tell the
+        pool if it says the server became read-only (a failover)."""
+        warden = self._warden
+        if warden._io.role != "primary" or connection is None:
+            return
+        try:
+            fairy = connection.connection
+        except Exception:
+            return  # closed or invalidated meanwhile: nothing of ours to retire
+        record = getattr(fairy, "_connection_record", None)
+        entry = None if record is None else record.__dict__.get("_poolwarden_entry")
+        if entry is None:
+            return
+        verdict = self._records.read_only_error(exc, record)
+        if verdict is not None:
+            warden._read_only_seen(entry, exc, verdict)
+
     # -- what WardenFairy asks of the driver (AsyncWardenPool's answers are awaited) ------
     def _held_inner(self, dbapi_connection: Any) -> Any:
         """The connection the driver's adapter speaks about."""
@@ -333,3 +358,13 @@ class WardenPool(QueuePool):
 
 #: Who called WardenPool.connect (through SQLAlchemy's checkout chain).
 _CALLERS = CallerFinder(WardenPool.connect.__code__)
+
+
+@event.listens_for(Engine, "handle_error")
+def _statement_failed(context: ExceptionContext) -> None:
+    """Every engine's errors pass here (SQLAlchemy has no per-pool error event): those of
+    engines on a WardenPool go to it, so a read-only error can retire the old primary's
+    connections. Other engines pay one attribute read and an isinstance check per error."""
+    pool = getattr(context.engine, "pool", None)
+    if isinstance(pool, WardenPool):
+        pool._dbapi_error(context.original_exception, context.connection)

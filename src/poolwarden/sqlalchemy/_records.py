@@ -116,6 +116,29 @@ class _RecordQuestions(BaseAdapter):
         driver = self._known or for_exception(exc)
         return driver is not None and driver.is_retryable_connect_error(exc)
 
+    def peer_of(self, raw: Any) -> tuple[str, int] | None:
+        conn = self._conn(raw)
+        return None if conn is None else self._rules().peer_of(conn)
+
+    def known_role(self, raw: Any) -> str | None:
+        conn = self._conn(raw)
+        return None if conn is None else self._rules().known_role(conn)
+
+    @property  # the driver's, known from the first connection
+    def role_query(self) -> str | None:  # type: ignore[override]
+        return self._rules().role_query
+
+    def role_from_row(self, row: Any) -> str | None:
+        return self._rules().role_from_row(row)
+
+    def read_only_error(self, exc: BaseException, raw: Any = None) -> str | None:
+        conn = None if raw is None else self._conn(raw)
+        return self._rules().read_only_error(exc, conn)
+
+    def is_wrong_role_error(self, exc: BaseException) -> bool:
+        driver = self._known or for_exception(exc)
+        return driver is not None and driver.is_wrong_role_error(exc)
+
     def detach(self, raw: Any) -> None:
         conn = self._conn(raw)
         if conn is not None:
@@ -148,6 +171,10 @@ class RecordAdapter(_RecordQuestions, Adapter):
     def server_idle_timeout(self, raw: Any) -> float | None:
         conn = self._conn(raw)
         return None if conn is None else self.driver.server_idle_timeout(conn)
+
+    def server_role(self, raw: Any) -> str | None:
+        conn = self._conn(raw)
+        return None if conn is None else self.driver.server_role(conn)
 
     # -- the record ----------------------------------------------------------------------
     def close(self, raw: Any) -> None:
@@ -190,6 +217,10 @@ class AsyncRecordAdapter(_RecordQuestions, AsyncAdapter):
     async def server_idle_timeout(self, raw: Any) -> float | None:
         conn = self._conn(raw)
         return None if conn is None else await self.driver.server_idle_timeout(conn)
+
+    async def server_role(self, raw: Any) -> str | None:
+        conn = self._conn(raw)
+        return None if conn is None else await self.driver.server_role(conn)
 
     async def close(self, raw: Any) -> None:
         """Close through SQLAlchemy (the ``close`` event), in a greenlet."""
