@@ -72,12 +72,7 @@ def _first_row(adapter: Adapter, raw: Any, sql: str) -> Any:
     if outside:
         adapter.set_autocommit(raw, True)
     try:
-        cursor = _done(adapter.new_cursor(raw, (), {}))
-        try:
-            _done(cursor.execute(sql))
-            row = _done(cursor.fetchone())
-        finally:
-            _done(cursor.close())
+        row = adapter.first_row(raw, sql)
         if adapter.needs_rollback(raw):
             adapter.rollback(raw)
     finally:

@@ -349,10 +349,7 @@ class Pool(Background, Holders):
             entry.thread_name = current_name()
             refill = refill or now + self._leak_threshold < self._housekeeping_due
         if refill:
-            if self._housekeeper is None:
-                self._ensure_housekeeper()  # paused by _close_idle
-            else:
-                self._wake_housekeeper(now)
+            self._housekeep_soon(now)
 
     def _revalidate(self, entry: Entry, limit: float, started: float, frame: FrameType) -> Entry:
         """An idle connection failed a quick check (or needs a ping): check it properly,
@@ -630,7 +627,7 @@ class Pool(Background, Holders):
                 self.name,
                 where,
             )
-            self._refresh_soon(now)
+            self._housekeep_soon(now)
 
     def _wrong_role_seen(self, entry: Entry) -> None:
         """A ping found ``entry``'s server in the wrong role: demote the server."""
@@ -638,10 +635,11 @@ class Pool(Background, Holders):
         with self._lock:
             demoted = self._core.demote(entry.peer, now, now)
         if demoted:
-            self._refresh_soon(now)
+            self._housekeep_soon(now)
 
-    def _refresh_soon(self, now: float) -> None:
-        """Have the housekeeper close retired idle connections (and replace them) now."""
+    def _housekeep_soon(self, now: float) -> None:
+        """Have the housekeeper do a round now (close retired idle connections, refill),
+        starting it if it was paused (by _close_idle) or never started."""
         if self._housekeeper is None:
             self._ensure_housekeeper()
         else:

@@ -11,6 +11,12 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from ._url_mask import authority_end
+
+if TYPE_CHECKING:
+    from .adapters.base import BaseAdapter
 
 __all__ = ["Resolver", "address_text", "check_resolver", "is_name", "resolve"]
 
@@ -59,15 +65,11 @@ def check_resolver(value: object) -> Resolver | None:
     )
 
 
-def watched_names(adapter: object) -> list[tuple[str, int]]:
+def watched_names(adapter: BaseAdapter) -> list[tuple[str, int]]:
     """The host names (with ports) of an adapter's URL that DNS may move: the ones a
     pool re-resolves. Empty for IP addresses, sockets and callable targets."""
-    url = getattr(adapter, "url", None)
-    if url is None:
-        return []
-    port = getattr(adapter, "default_port", 0)
-    hosts = list(url.hosts) or [(url.host or "localhost", url.port)]
-    return [(host, p or port) for host, p in hosts if is_name(host) and (p or port)]
+    port = adapter.default_port
+    return [(host, p or port) for host, p in adapter.hosts() if is_name(host) and (p or port)]
 
 
 def with_hosts(target: object, hosts: Sequence[str]) -> str:
@@ -80,6 +82,6 @@ def with_hosts(target: object, hosts: Sequence[str]) -> str:
             f"hosts must be a non-empty list of 'host' or 'host:port' strings, got {hosts!r}"
         )
     scheme, _, rest = target.partition("://")
-    netloc_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc_end = authority_end(rest, 0)
     userinfo, at, _ = rest[:netloc_end].rpartition("@")
     return f"{scheme}://{userinfo}{at}{','.join(hosts)}{rest[netloc_end:]}"

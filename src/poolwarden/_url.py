@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from ._url_mask import SECRET_OPTIONS, mask_url_text
+from ._url_mask import SECRET_OPTIONS, authority_end, mask_url_text
 
 __all__ = ["SECRET_OPTIONS", "URL", "malformed_url_error", "parse_url"]
 
@@ -111,7 +111,7 @@ def _split_hosts(target: str) -> tuple[str, tuple[tuple[str, int | None], ...]]:
     """For a URL listing several hosts, the URL with only the first (for the rest of the
     parsing) and every host with its port; a URL with one host comes back unchanged."""
     scheme, _, rest = target.partition("://")
-    netloc_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc_end = authority_end(rest, 0)
     netloc = rest[:netloc_end]
     userinfo, at, hostport = netloc.rpartition("@")
     if "," not in hostport:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SECRET_OPTIONS", "mask_url_text", "url_text_secrets"]
+__all__ = ["SECRET_OPTIONS", "authority_end", "mask_url_text", "url_text_secrets"]
 
 #: Query options that carry a password (drivers and libpq accept them in the URL too).
 SECRET_OPTIONS = frozenset({"password", "passwd", "pwd", "sslpassword"})
@@ -34,7 +34,7 @@ def _is_port(text: str) -> bool:
     return text == "" or (text.isdigit() and len(text) <= 5 and 1 <= int(text) <= 65535)
 
 
-def _authority_end(text: str, start: int) -> int:
+def authority_end(text: str, start: int) -> int:
     """Where the host part that starts at ``start`` ends (``/``, ``?``, ``#`` or the end)."""
     ends = [i for i in (text.find(c, start) for c in "/?#") if i >= 0]
     return min(ends, default=len(text))
@@ -59,7 +59,7 @@ def _userinfo_span(text: str) -> tuple[int, int] | None:
     if not proper:
         colon = text.find(":", start)
         return (colon + 1 if colon >= 0 else start, len(text))
-    end = _authority_end(text, start)
+    end = authority_end(text, start)
     authority = text[start:end]
     if authority.startswith("["):
         close = authority.find("]")

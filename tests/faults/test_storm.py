@@ -355,7 +355,8 @@ def test_queuepool_thread_storm_for_comparison(full_server: Any) -> None:
     """The same callers on SQLAlchemy's QueuePool, which connects in the caller's thread
     and raises the refusal at once: a caller that wants its connection for WAIT seconds
     can only ask again. Measured, not asserted."""
-    sqlalchemy = pytest.importorskip("sqlalchemy")
+    import sqlalchemy  # a dependency of the tests: missing is a failure, not a skip
+
     server = full_server
     engine = sqlalchemy.create_engine(
         url(server), pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, pool_timeout=3

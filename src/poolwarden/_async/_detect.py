@@ -81,12 +81,7 @@ async def _first_row(adapter: AsyncAdapter, raw: Any, sql: str) -> Any:
     if outside:
         await adapter.set_autocommit(raw, True)
     try:
-        cursor = await _done(adapter.new_cursor(raw, (), {}))
-        try:
-            await _done(cursor.execute(sql))
-            row = await _done(cursor.fetchone())
-        finally:
-            await _done(cursor.close())
+        row = await adapter.first_row(raw, sql)
         if adapter.needs_rollback(raw):
             await adapter.rollback(raw)
     finally:

@@ -226,13 +226,6 @@ class MySQLBase(BaseAdapter):
             return None
         return mysql_read_only_error(self.error_code(exc), str(exc))
 
-    def hosts(self) -> list[tuple[str, int | None]]:
-        """The URL's hosts (``host1:3306,host2:3307``), which poolwarden tries itself."""
-        url = self.url
-        if url is None:
-            return []
-        return list(url.hosts) or [(url.host or "localhost", url.port)]
-
 
 class MySQLAdapter(MySQLBase, Adapter):
     """Shared I/O of the sync MySQL drivers."""

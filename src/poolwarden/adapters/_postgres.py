@@ -202,15 +202,6 @@ class PostgresBase(BaseAdapter):
     role_query: ClassVar[str | None] = POSTGRES_ROLE_QUERY
     default_port: ClassVar[int] = 5432
 
-    def hosts(self) -> list[tuple[str, int | None]]:
-        """None to pick: libpq tries a URL's hosts itself, by role (target_session_attrs),
-        in order or at random (load_balance_hosts). Only a custom resolver makes
-        poolwarden pick, handing libpq the address (``hostaddr``) it gave."""
-        url = self.url
-        if url is None:
-            return []
-        return list(url.hosts) or [(url.host or "localhost", url.port)]
-
     def host_of(self, raw: Any) -> str | None:
         """The host libpq connected to, of the URL's list."""
         try:

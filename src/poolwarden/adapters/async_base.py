@@ -45,15 +45,19 @@ class AsyncAdapter(BaseAdapter):
         role = self.known_role(raw)
         if role is not None or self.role_query is None:
             return role
-        cursor = await maybe_await(self.new_cursor(raw, (), {}))
-        try:
-            await cursor.execute(self.role_query)
-            row = await cursor.fetchone()
-        finally:
-            await maybe_await(cursor.close())
+        row = await self.first_row(raw, self.role_query)
         if self.role_query_opens_transaction and self.needs_rollback(raw):
             await self.rollback(raw)
         return self.role_from_row(row)
+
+    async def first_row(self, raw: Any, sql: str) -> Any:
+        """The first row ``sql`` returns on ``raw`` (None if none), its cursor closed."""
+        cursor = await maybe_await(self.new_cursor(raw, (), {}))
+        try:
+            await maybe_await(cursor.execute(sql))
+            return await maybe_await(cursor.fetchone())
+        finally:
+            await maybe_await(cursor.close())
 
     async def close(self, raw: Any) -> None:
         """Close ``raw``; errors propagate to the caller, which logs them."""

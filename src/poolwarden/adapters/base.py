@@ -315,9 +315,12 @@ class BaseAdapter:
         return None
 
     def hosts(self) -> list[tuple[str, int | None]]:
-        """The servers to try, in order, when poolwarden picks the host itself (the MySQL
-        drivers); empty when the driver does (libpq) or the target is a callable."""
-        return []
+        """The URL's hosts with their ports (``host1:3306,host2:3307``, or its one host);
+        empty for a callable target. Who tries them is :attr:`picks_hosts`'s business."""
+        url = self.url
+        if url is None:
+            return []
+        return list(url.hosts) or [(url.host or "localhost", url.port)]
 
     #: Whether poolwarden picks among a URL's hosts itself (the MySQL drivers), rather
     #: than the driver (libpq).
