@@ -104,7 +104,7 @@ def no_storm_behind() -> Iterator[None]:
     """The storm gates are process-wide (a pool must inherit the backoff of the one a
     dispose() replaced): forget them between tests, so that a test that filled a server
     does not slow the next one's first connect to it."""
-    from poolwarden import _storm
+    from poolwarden._core import storm as _storm
 
     _storm.forget_all()
     yield

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Generate the sync modules of poolwarden's I/O shell from their asyncio sources.
 
-    python tools/async_to_sync.py            # (re)write src/poolwarden/<name>.py
+    python tools/async_to_sync.py            # (re)write src/poolwarden/_sync/<name>.py
     python tools/async_to_sync.py --check    # CI: exit 1, with a diff, if one is stale
 
 Token-based, like the ``unasync`` library: the source is edited in place, token by token,
@@ -10,9 +10,9 @@ so comments, blank lines and layout survive; then ``ruff check --select I,F401 -
 
 * ``await x`` -> ``x``; ``async def|with|for`` -> ``def|with|for``;
 * names in NAMES are renamed (in code, and as whole words in strings and comments);
-* ``from ..mod import x`` (the package above ``_async``) -> ``from .mod import x``;
-  ``from ._compat import …`` stays: ``_async/_compat.py`` and ``_compat.py`` are the two
-  hand-written halves with the same API;
+* imports stay as they are: ``_sync`` sits beside ``_async``, so ``from ..mod import x``
+  means the same package, and ``from ._compat import …`` picks the hand-written half of the
+  same API on each side (``_async/_compat.py``, ``_sync/_compat.py``);
 * an ``if ASYNC:`` block is dropped and its ``else:`` block, if any, kept dedented: the
   only way to write code that differs, and it must stay rare.
 """
@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ASYNC_DIR = ROOT / "src" / "poolwarden" / "_async"
-SYNC_DIR = ROOT / "src" / "poolwarden"
+SYNC_DIR = ROOT / "src" / "poolwarden" / "_sync"
 #: Hand-written on both sides (or async-only): never generated. The housekeeper sleeps in
 #: a thread on one side and in an event-loop timer on the other.
 SKIP = {"__init__.py", "_compat.py", "_housekeeper.py"}
@@ -118,8 +118,6 @@ def drop_async_blocks(lines: list[str]) -> list[str]:
 def unasync_source(source: str) -> str:
     """The sync text for one async module (before formatting)."""
     lines = drop_async_blocks(source.splitlines(keepends=True))
-    lines = [re.sub(r"^(\s*)from \.\.(\w)", r"\1from .\2", ln) for ln in lines]
-    lines = [re.sub(r"^(\s*)from \.\. import", r"\1from . import", ln) for ln in lines]
     # The ASYNC flag has no meaning on the sync side.
     lines = [ln for ln in lines if ln.strip() != "from ._compat import ASYNC"]
     text = "".join(lines)

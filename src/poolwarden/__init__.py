@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from ._async._pool import AsyncPool
 from ._async._proxy import AsyncPooledConnection, AsyncPooledCursor
-from ._pool import Pool
-from ._proxy import PooledConnection, PooledCursor
+from ._core.stats import Percentiles, PoolStats
+from ._net.url import URL, parse_url
 from ._retry import is_disconnect_error, retry_on_disconnect
-from ._stats import Percentiles, PoolStats
-from ._url import URL, parse_url
+from ._sync._pool import Pool
+from ._sync._proxy import PooledConnection, PooledCursor
 from .errors import (
     ConnectionLost,
     ConnectionReturned,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-from ._config import check_count
+from ._core.config import check_count
 from .adapters import for_exception
 from .errors import ConnectionLost
 

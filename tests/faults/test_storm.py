@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from poolwarden import AsyncPool, Pool, PoolTimeout
-from poolwarden._storm import StormGate
+from poolwarden._core.storm import StormGate
 from tests.faults.conftest import IN_CI, record
 from tests.servers import DisposableMariaDB, DisposablePostgres
 

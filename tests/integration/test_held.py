@@ -14,7 +14,7 @@ import pytest
 
 import poolwarden
 from poolwarden import ConnectionLost, Pool
-from poolwarden._held import check_held
+from poolwarden._sync._held import check_held
 from tests.integration.test_drivers import admin, conn_id, dialect, kill, scalar
 
 #: The session idle timeout the tests set, and how long they pause to outlive it.

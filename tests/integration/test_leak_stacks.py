@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from poolwarden import AsyncPool
-from poolwarden._callsite import FULL_STACKS_ENV, capture_stack, format_stack
+from poolwarden._core.callsite import FULL_STACKS_ENV, capture_stack, format_stack
 from tests.conftest import reachable_url
 
 pytestmark = pytest.mark.anyio

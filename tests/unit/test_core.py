@@ -7,7 +7,7 @@ import random
 import pytest
 
 from poolwarden._core import Backoff, PoolCore, Waiter
-from poolwarden._entry import Entry
+from poolwarden._core.entry import Entry
 
 
 def make_core(

@@ -17,7 +17,7 @@ from hypothesis.stateful import (
 )
 
 from poolwarden._core import PoolCore, Waiter
-from poolwarden._entry import Entry
+from poolwarden._core.entry import Entry
 
 
 class CoreMachine(RuleBasedStateMachine):

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from poolwarden import Pool, _watchdog
+from poolwarden import Pool
 from poolwarden._core import PoolCore
+from poolwarden._sync import _watchdog
 from tests.clock import FakeClock
 from tests.fakedb import FakeServer, OperationalError
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from poolwarden._stats import Sampler, error_cause
+from poolwarden._core.stats import Sampler, error_cause
 from poolwarden.metrics import METRICS
 from poolwarden.metrics._buckets import Buckets
 from poolwarden.metrics._names import prometheus_name

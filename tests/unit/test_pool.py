@@ -420,7 +420,7 @@ def test_interrupted_waiter_loses_no_slot(make_pool: Any) -> None:
     class Interrupt(BaseException):
         pass
 
-    import poolwarden._compat as pool_module
+    import poolwarden._sync._compat as pool_module
 
     real_lock = pool_module._allocate_lock
 

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from poolwarden._core import PoolCore
-from poolwarden._servers import address_text, is_name, watched_names, with_hosts
-from poolwarden._url import parse_url
+from poolwarden._net.servers import address_text, is_name, watched_names, with_hosts
+from poolwarden._net.url import parse_url
 from poolwarden.adapters._roles import (
     ROLES,
     accepts,

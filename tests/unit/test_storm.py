@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poolwarden import _storm
-from poolwarden._storm import ServerKey, StormGate, gate_for, is_limit_error, server_key
+from poolwarden._core import storm as _storm
+from poolwarden._core.storm import ServerKey, StormGate, gate_for, is_limit_error, server_key
 from poolwarden.adapters import ADAPTERS, ASYNC_ADAPTERS, Adapter
 from tests.fakedb import FakeAdapter, FakeServer
 
@@ -264,7 +264,7 @@ def test_gate_is_thread_safe() -> None:
 
 # -- keys and the registry -----------------------------------------------------------------
 def url_adapter(url: str, asyncio: bool = False) -> Any:
-    from poolwarden._url import parse_url
+    from poolwarden._net.url import parse_url
 
     parsed = parse_url(url, asyncio=asyncio)
     table = ASYNC_ADAPTERS if asyncio else ADAPTERS

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from poolwarden import AsyncPool, Pool, PoolTimeout, _storm
+from poolwarden import AsyncPool, Pool, PoolTimeout
 from poolwarden._core import PoolCore, Waiter
-from poolwarden._storm import StormGate
+from poolwarden._core import storm as _storm
+from poolwarden._core.storm import StormGate
 from tests.fakedb import SERVER_DOWN, FakeAdapter, FakeServer, OperationalError
 from tests.fakedb_async import AsyncFakeAdapter, AsyncFakeServer
 from tests.unit.test_storm import KEY, TOO_MANY, most_probes

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import poolwarden
 from poolwarden import parse_url
-from poolwarden._url_mask import mask_url_text
+from poolwarden._net.url_mask import mask_url_text
 from poolwarden.sqlalchemy import create_async_engine, create_engine
 
 SECRET = "hunter2secret"

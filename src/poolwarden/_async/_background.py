@@ -16,11 +16,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .._callsite import format_stack
 from .._core import PoolCore, Waiter
-from .._entry import Entry
-from .._servers import address_text, resolve
-from .._storm import StormGate, gate_for, is_limit_error
+from .._core.callsite import format_stack
+from .._core.entry import Entry
+from .._core.storm import StormGate, gate_for, is_limit_error
+from .._net.servers import address_text, resolve
 from ..adapters._proxies import (
     ProxyInfo,
     allowed_reset,
@@ -101,7 +101,7 @@ class Background:
                     if not self._core.resume_connecting():
                         return
             # The storm guard: while the server refuses for lack of slots, the whole
-            # process sends it one attempt at a time, spaced (see poolwarden._storm).
+            # process sends it one attempt at a time, spaced (see poolwarden._core.storm).
             gate = self._core.backoff.gate or self._find_gate()
             ticket = await self._through_gate(gate)
             if not ticket:

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from .._watchdog import shut_down
+from .._sync._watchdog import shut_down
 
 if TYPE_CHECKING:
     from ..adapters import AsyncAdapter

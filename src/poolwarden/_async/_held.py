@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .._core import PoolCore
-from .._entry import Entry
-from .._messages import lost_error
+from .._core.entry import Entry
+from .._core.messages import lost_error
 from ..adapters import AsyncAdapter
 from ..errors import ConnectionLost
 from ._compat import bounded_ping

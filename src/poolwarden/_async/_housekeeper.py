@@ -1,6 +1,7 @@
 """The asyncio pool's timed work: a timer in the event loop, and a task only while it works.
 
-The thread pool's housekeeper is a thread that sleeps on a queue (``poolwarden._housekeeper``).
+The thread pool's housekeeper is a thread that sleeps on a queue
+(``poolwarden._sync._housekeeper``).
 Here a sleeping housekeeper is only a timer handle: no task waits between rounds, so an
 application, a test or a framework that waits for the loop's tasks to finish (or warns of
 tasks still pending when the loop closes) never waits for, or sees, the pool's.

@@ -11,10 +11,10 @@ import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .._entry import Entry
-from .._greeting import wrong_server_hint
-from .._servers import Resolver, address_text
-from .._url import SECRET_OPTIONS
+from .._core.entry import Entry
+from .._net.greeting import wrong_server_hint
+from .._net.servers import Resolver, address_text
+from .._net.url import SECRET_OPTIONS
 from ..adapters import AsyncAdapter, async_for_connection
 from ..adapters._roles import accepts
 from ..adapters.async_base import maybe_await

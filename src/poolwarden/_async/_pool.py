@@ -13,11 +13,12 @@ from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
-from .. import _fork
-from .._activity import UNTOUCHED
-from .._callsite import capture_stack
-from .._clock import Clock, MonotonicClock
-from .._config import (
+from .._core import PoolCore, Waiter
+from .._core import fork as _fork
+from .._core.activity import UNTOUCHED
+from .._core.callsite import capture_stack
+from .._core.clock import Clock, MonotonicClock
+from .._core.config import (
     PROXIES,
     check_choice,
     check_count,
@@ -27,11 +28,10 @@ from .._config import (
     check_seconds,
     check_sizes,
 )
-from .._core import PoolCore, Waiter
-from .._entry import Entry
-from .._messages import timeout_message
-from .._servers import Resolver, address_text, check_resolver, watched_names, with_hosts
-from .._stats import MetricsReading, PoolStats, SampleCursor
+from .._core.entry import Entry
+from .._core.messages import timeout_message
+from .._core.stats import MetricsReading, PoolStats, SampleCursor
+from .._net.servers import Resolver, address_text, check_resolver, watched_names, with_hosts
 from ..adapters import AsyncAdapter, async_for_target
 from ..adapters._proxies import ProxyInfo
 from ..adapters._roles import check_role

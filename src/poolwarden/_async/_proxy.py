@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from .._activity import IN_TRANSACTION, UNTOUCHED, USED, changes_session
+from .._core.activity import IN_TRANSACTION, UNTOUCHED, USED, changes_session
 from ..adapters.async_base import maybe_await
 from ..errors import ConnectionReturned
 from ._compat import ASYNC
@@ -25,7 +25,7 @@ from ._compat import ASYNC
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from .._entry import Entry
+    from .._core.entry import Entry
     from ._pool import AsyncPool
 
 __all__ = ["IN_TRANSACTION", "UNTOUCHED", "USED", "AsyncPooledConnection", "AsyncPooledCursor"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._url import URL, parse_url
+from .._net.url import URL, parse_url
 from .async_base import AsyncAdapter
 from .base import Adapter, BaseAdapter
 from .mysql_async import AiomysqlAdapter, AsyncmyAdapter

@@ -7,7 +7,7 @@ import os
 import socket
 from typing import Any, ClassVar
 
-from .._url import URL
+from .._net.url import URL
 from ._proxies import is_transient_proxysql_error
 from ._roles import MYSQL_ROLE_QUERY, mysql_read_only_error, mysql_role_of
 from .base import Adapter, BaseAdapter, coerce_options

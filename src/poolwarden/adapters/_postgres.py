@@ -7,7 +7,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, ClassVar
 
-from .._url import URL
+from .._net.url import URL
 from ._options import libpq_keywords, signature_options
 from ._proxies import pgbouncer_error_kind
 from ._roles import (

@@ -22,8 +22,8 @@ from collections.abc import Callable, Hashable, Mapping
 from types import ModuleType
 from typing import Any, ClassVar, TypeVar
 
-from .._probe import make_probe
-from .._url import URL
+from .._net.probe import make_probe
+from .._net.url import URL
 from ..errors import ConnectionLost
 from ._options import check_url_options, signature_options
 
@@ -223,7 +223,7 @@ class BaseAdapter:
     def is_connection_limit_error(self, exc: BaseException) -> bool:
         """True when a failed connect means the server (or the account) is out of
         connection slots: every pool of the process connecting there then backs off
-        together, one attempt at a time (see ``poolwarden._storm``)."""
+        together, one attempt at a time (see ``poolwarden._core.storm``)."""
         return False
 
     def is_wrong_role_error(self, exc: BaseException) -> bool:

@@ -14,8 +14,8 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from .._probe import make_probe
-from .._url import URL
+from .._net.probe import make_probe
+from .._net.url import URL
 from ._mysql import (
     IDLE_TIMEOUT_QUERY,
     SERVER_STATUS_AUTOCOMMIT,

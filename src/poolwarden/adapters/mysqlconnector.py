@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, ClassVar
 
-from .._url import URL
+from .._net.url import URL
 from ._mysql import MySQLAdapter, login_kwargs
 from .base import coerce_options
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, ClassVar
 
-from .._url import URL
+from .._net.url import URL
 from ._mysql import SERVER_STATUS_IN_TRANS, MySQLAdapter, login_kwargs
 from .base import coerce_options
 

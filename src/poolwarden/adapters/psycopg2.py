@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any, ClassVar
 
-from .._url import URL
+from .._net.url import URL
 from ._postgres import (
     TRANSACTION_ACTIVE,
     TRANSACTION_UNKNOWN,

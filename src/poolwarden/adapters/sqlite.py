@@ -6,7 +6,7 @@ import sys
 from types import ModuleType
 from typing import Any, ClassVar
 
-from .._url import URL
+from .._net.url import URL
 from .base import Adapter, coerce_options
 
 __all__ = ["SQLiteAdapter"]

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, unquote
 
-from .._url import parse_url
-from .._url_mask import url_text_secrets
+from .._net.url import parse_url
+from .._net.url_mask import url_text_secrets
 
 __all__ = [
     "CommandError",
@@ -38,7 +38,7 @@ def _spellings(raw: str) -> set[str]:
 def passwords_in(url_text: str) -> set[str]:
     """Every password in ``url_text`` (the user part's and the query options'
     ``password``, ``passwd``, ``pwd``, ``sslpassword``), as written and decoded, even in
-    a malformed URL (whatever :func:`poolwarden._url_mask.mask_url_text` would hide), so
+    a malformed URL (whatever :func:`poolwarden._net.url_mask.mask_url_text` would hide), so
     that no message can echo one."""
     found: set[str] = set()
     for raw in url_text_secrets(url_text):

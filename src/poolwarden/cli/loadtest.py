@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .._pool import Pool
+from .._sync._pool import Pool
 from ..errors import PoolClosed, PoolTimeout
 from .cells import CellResult, Round, percentile
 from .errors import CommandError, driver_message

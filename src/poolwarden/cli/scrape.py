@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-from .._url_mask import mask_url_text
+from .._net.url_mask import mask_url_text
 from ..metrics import METRICS, POOL_NAME
 
 __all__ = [

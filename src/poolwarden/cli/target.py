@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._greeting import wrong_server_hint
-from .._url import URL, parse_url
+from .._net.greeting import wrong_server_hint
+from .._net.url import URL, parse_url
 from ..adapters import Adapter, for_url
 from .errors import CommandError, describe_connect_error, describe_query_error
 

@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from .._pool import Pool
+from .._sync._pool import Pool
 from ..errors import PoolTimeout
 from .errors import driver_message
 from .server_settings import ServerFacts

@@ -25,7 +25,7 @@ from typing import Any
 from opentelemetry import metrics as otel
 
 from .. import __version__
-from .._stats import MetricsReading
+from .._core.stats import MetricsReading
 from ._names import METRICS, POOL_NAME, SECONDS_BUCKETS, Metric
 from ._source import MetricsSnapshot, PoolMetrics, metrics_for, release
 from ._values import points

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._stats import MetricsReading, SampleCursor
+from .._core.stats import MetricsReading, SampleCursor
 from ._buckets import Buckets
 from ._ticker import TICKER
 
 if TYPE_CHECKING:
     from .._async._pool import AsyncPool
-    from .._pool import Pool
+    from .._sync._pool import Pool
 
 __all__ = ["MetricsSnapshot", "PoolMetrics", "metrics_for", "release"]
 
@@ -113,7 +113,7 @@ class PoolMetrics:
             self.create_time.add(reading.create, reading.create_lost)
             self.fill = max(
                 (now.hold - before.hold) / 4096, (now.wait - before.wait) / 4096
-            )  # the rings' size (see poolwarden._stats.Sampler)
+            )  # the rings' size (see poolwarden._core.stats.Sampler)
             self._cursor = now
             for sink in self._sinks:
                 sink(reading, zeros)
@@ -154,7 +154,7 @@ def inner_pool(target: Any) -> Pool | AsyncPool:
     """The poolwarden pool behind ``target``: a Pool or AsyncPool itself, a WardenPool or
     AsyncWardenPool, or a SQLAlchemy Engine or AsyncEngine whose pool is one."""
     from .._async._pool import AsyncPool
-    from .._pool import Pool
+    from .._sync._pool import Pool
 
     if isinstance(target, (Pool, AsyncPool)):
         return target

@@ -18,7 +18,7 @@ from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 from .._async._held import HeldVerdict, check_held
 from .._async._pool import AsyncPool
-from .._entry import Entry
+from .._core.entry import Entry
 from ._frames import user_frame
 from ._held import HeldState
 from ._pool import WardenPool

@@ -3,7 +3,7 @@
 SQLAlchemy wraps every checkout in a ``_ConnectionFairy`` (the ``PoolProxiedConnection`` that
 ``Connection`` and ``Session`` hold), opens a new cursor through it for every statement, and
 ends transactions through it with the DB-API ``commit()`` and ``rollback()``. So those three
-calls are where a connection kept across a long pause is checked (see ``poolwarden._held``):
+calls are where a connection kept across a long pause is checked (see ``poolwarden._sync._held``):
 :class:`WardenFairy` is that proxy with the check added, and nothing else changed. The DB-API
 connection inside (``dbapi_connection``) is the driver's own object, as with QueuePool.
 
@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.pool.base import _ConnectionFairy
 
-from .._messages import lost_error
+from .._core.messages import lost_error
 
 if TYPE_CHECKING:
     from sqlalchemy.pool.base import _ConnectionRecord
 
-    from .._entry import Entry
+    from .._core.entry import Entry
     from ._pool import WardenPool
 
 __all__ = ["HeldState", "WardenFairy", "driver_connection"]

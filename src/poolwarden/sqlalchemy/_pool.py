@@ -12,10 +12,10 @@ from sqlalchemy.pool import Pool as SAPool
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.pool.base import PoolProxiedConnection, _ConnectionFairy, _ConnectionRecord
 
-from .._entry import Entry
-from .._held import HeldVerdict, check_held
-from .._pool import Pool
-from .._stats import PoolStats
+from .._core.entry import Entry
+from .._core.stats import PoolStats
+from .._sync._held import HeldVerdict, check_held
+from .._sync._pool import Pool
 from ..errors import PoolTimeout
 from ._frames import CallerFinder
 from ._held import HeldState, WardenFairy
@@ -293,7 +293,7 @@ class WardenPool(QueuePool):
         return dbapi_connection
 
     def _held_verdict(self, conn: Any, probe: Any, used: bool) -> HeldVerdict | None:
-        """Is the held connection ``conn`` dead? (See ``poolwarden._held.check_held``.)"""
+        """Is the held connection ``conn`` dead? (See ``poolwarden._sync._held.check_held``.)"""
         timeout = self._warden._io.validation_timeout
         return check_held(self._records.driver, conn, probe, used, timeout)
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 
-from .._url import ASYNC_DIALECTS, DIALECT_ALIASES, DRIVER_ALIASES, malformed_url_error
+from .._net.url import ASYNC_DIALECTS, DIALECT_ALIASES, DRIVER_ALIASES, malformed_url_error
 from ..adapters import ADAPTERS, ASYNC_ADAPTERS
 from ..adapters._options import check_url_options
 from ..adapters.base import BaseAdapter

@@ -15,7 +15,7 @@ import socket
 import struct
 import time
 
-from ._url import URL
+from .url import URL
 
 __all__ = ["PROBE_SECONDS", "server_kind", "wrong_server_hint"]
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import _watchdog
 
 if TYPE_CHECKING:
-    from .adapters import Adapter
+    from ..adapters import Adapter
 
 __all__ = [
     "ASYNC",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._core import PoolCore
-from .adapters.base import BaseAdapter
-from .errors import ConnectionLost
+from ..adapters.base import BaseAdapter
+from ..errors import ConnectionLost
+from . import PoolCore
 
 __all__ = ["lost_error", "lost_message", "timeout_message"]
 

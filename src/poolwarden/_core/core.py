@@ -13,11 +13,11 @@ from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ._entry import Entry
-from ._stats import Counters, MetricsReading, PoolStats, SampleCursor, Sampler, error_cause
+from .entry import Entry
+from .stats import Counters, MetricsReading, PoolStats, SampleCursor, Sampler, error_cause
 
 if TYPE_CHECKING:
-    from ._storm import StormGate
+    from .storm import StormGate
 
 __all__ = ["Backoff", "ConnectResult", "PoolCore", "Waiter"]
 
@@ -55,7 +55,7 @@ class ConnectResult:
 class Backoff:
     """Capped exponential backoff with jitter between failed connect attempts of one pool,
     and the storm gate its server shares with the process's other pools (see
-    :mod:`poolwarden._storm`), which spaces attempts to a server out of connection slots."""
+    :mod:`poolwarden._core.storm`), which spaces attempts to a server out of connection slots."""
 
     INITIAL = 0.1
     FACTOR = 2.0

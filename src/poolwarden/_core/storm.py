@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .adapters.base import BaseAdapter
+    from ..adapters.base import BaseAdapter
 
 __all__ = ["ServerKey", "StormGate", "gate_for", "gates", "is_limit_error", "server_key"]
 
@@ -129,7 +129,7 @@ def is_limit_error(adapter: BaseAdapter, exc: BaseException) -> bool:
         return True
     if adapter.dialect in DEFAULT_PORTS:
         return False  # a driver adapter has answered for its own errors
-    from .adapters import for_exception
+    from ..adapters import for_exception
 
     try:
         driver = for_exception(exc)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from types import CodeType
 from typing import Any
 
-from ._callsite import line_of
+from .callsite import line_of
 
 __all__ = ["Entry"]
 

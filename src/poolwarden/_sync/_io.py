@@ -12,15 +12,15 @@ import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from .._core.entry import Entry
+from .._net.greeting import wrong_server_hint
+from .._net.servers import Resolver, address_text
+from .._net.url import SECRET_OPTIONS
+from ..adapters import Adapter, for_connection
+from ..adapters._roles import accepts
+from ..errors import WrongRole
 from ._compat import bounded_ping
-from ._entry import Entry
-from ._greeting import wrong_server_hint
 from ._proxy import IN_TRANSACTION
-from ._servers import Resolver, address_text
-from ._url import SECRET_OPTIONS
-from .adapters import Adapter, for_connection
-from .adapters._roles import accepts
-from .errors import WrongRole
 
 __all__ = ["ConnectionIO", "Opened"]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .adapters import Adapter
-from .adapters._proxies import (
+from ..adapters import Adapter
+from ..adapters._proxies import (
     PGBOUNCER,
     PGBOUNCER_ADMIN_COMMANDS,
     PGBOUNCER_DETECTION_SQL,

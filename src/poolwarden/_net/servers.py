@@ -13,10 +13,10 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from ._url_mask import authority_end
+from .url_mask import authority_end
 
 if TYPE_CHECKING:
-    from .adapters.base import BaseAdapter
+    from ..adapters.base import BaseAdapter
 
 __all__ = ["Resolver", "address_text", "check_resolver", "is_name", "resolve"]
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from ._url_mask import SECRET_OPTIONS, authority_end, mask_url_text
+from .url_mask import SECRET_OPTIONS, authority_end, mask_url_text
 
 __all__ = ["SECRET_OPTIONS", "URL", "malformed_url_error", "parse_url"]
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._activity import IN_TRANSACTION, UNTOUCHED, USED, changes_session
-from .errors import ConnectionReturned
+from .._core.activity import IN_TRANSACTION, UNTOUCHED, USED, changes_session
+from ..errors import ConnectionReturned
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from ._entry import Entry
+    from .._core.entry import Entry
     from ._pool import Pool
 
 __all__ = ["IN_TRANSACTION", "UNTOUCHED", "USED", "PooledConnection", "PooledCursor"]

@@ -14,13 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
-from . import _fork
-from ._activity import UNTOUCHED
-from ._background import Background
-from ._callsite import capture_stack
-from ._clock import Clock, MonotonicClock
-from ._compat import Event, current_name, new_signal, wait_signal
-from ._config import (
+from .._core import PoolCore, Waiter
+from .._core import fork as _fork
+from .._core.activity import UNTOUCHED
+from .._core.callsite import capture_stack
+from .._core.clock import Clock, MonotonicClock
+from .._core.config import (
     PROXIES,
     check_choice,
     check_count,
@@ -30,25 +29,26 @@ from ._config import (
     check_seconds,
     check_sizes,
 )
-from ._core import PoolCore, Waiter
-from ._entry import Entry
-from ._held import Holders
-from ._housekeeper import Housekeeper
-from ._io import ConnectionIO
-from ._messages import timeout_message
-from ._proxy import PooledConnection
-from ._servers import Resolver, address_text, check_resolver, watched_names, with_hosts
-from ._stats import MetricsReading, PoolStats, SampleCursor
-from .adapters import Adapter, for_target
-from .adapters._proxies import ProxyInfo
-from .adapters._roles import check_role
-from .errors import (
+from .._core.entry import Entry
+from .._core.messages import timeout_message
+from .._core.stats import MetricsReading, PoolStats, SampleCursor
+from .._net.servers import Resolver, address_text, check_resolver, watched_names, with_hosts
+from ..adapters import Adapter, for_target
+from ..adapters._proxies import ProxyInfo
+from ..adapters._roles import check_role
+from ..errors import (
     ConnectionReturned,
     PoolClosed,
     PoolError,
     PoolTimeout,
     fresh_error,
 )
+from ._background import Background
+from ._compat import Event, current_name, new_signal, wait_signal
+from ._held import Holders
+from ._housekeeper import Housekeeper
+from ._io import ConnectionIO
+from ._proxy import PooledConnection
 
 __all__ = ["Pool"]
 

@@ -18,13 +18,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .._core import PoolCore
+from .._core.entry import Entry
+from .._core.messages import lost_error
+from ..adapters import Adapter
+from ..errors import ConnectionLost
 from ._compat import bounded_ping
-from ._core import PoolCore
-from ._entry import Entry
 from ._io import ConnectionIO
-from ._messages import lost_error
-from .adapters import Adapter
-from .errors import ConnectionLost
 
 __all__ = ["HeldVerdict", "Holders", "check_held"]
 
