@@ -38,6 +38,7 @@ SKIP = {"__init__.py", "_compat.py", "_housekeeper.py"}
 
 NAMES = {
     "AsyncPool": "Pool",
+    "AsyncPoolEngine": "PoolEngine",
     "AsyncPooledConnection": "PooledConnection",
     "AsyncPooledCursor": "PooledCursor",
     "AsyncAdapter": "Adapter",

@@ -147,5 +147,5 @@ async def test_server_down_for_good_times_out_with_cause(async_target: AsyncTarg
         stats = pool.stats()
     record("server down for good", label, 1, 1, None, "PoolTimeout with the connect error")
     assert info.value.__cause__ is not None
-    assert pool._adapter.is_retryable_connect_error(info.value.__cause__), info.value.__cause__
+    assert pool.engine.adapter.is_retryable_connect_error(info.value.__cause__), info.value.__cause__
     assert stats.in_use == 0 and stats.waiting == 0 and stats.timeouts == 1, stats

@@ -69,7 +69,7 @@ async def test_idle_past_global_idle_timeout(async_target: AsyncTarget) -> None:
     try:
         async with AsyncPool(server.url(driver), pool_size=3) as pool:
             await warm(pool, 3)
-            assert pool._core.lifetime is not None and pool._core.lifetime <= 1.6
+            assert pool.engine._core.lifetime is not None and pool.engine._core.lifetime <= 1.6
             await asyncio.sleep(3.0)
             started = time.monotonic()
             errors = await run(pool, REQUESTS)

@@ -69,7 +69,7 @@ async def test_server_restart_mid_query(async_target: AsyncTarget) -> None:
         errors = await run(pool, REQUESTS)
         recovery = time.monotonic() - back
         stats = pool.stats()
-        adapter = pool._adapter
+        adapter = pool.engine.adapter
         dbapi: Any = adapter.dbapi
     record("server restart mid-query", label, len(inflight) + len(errors), 1, recovery)
     assert len(inflight) == 1 and errors == [], (inflight, errors)
@@ -119,7 +119,7 @@ async def test_blackholed_network_mid_query(
         errors = await run(pool, REQUESTS)
         recovery = time.monotonic() - back
         stats = pool.stats()
-        adapter = pool._adapter
+        adapter = pool.engine.adapter
     if caller_bound:
         note = (
             f"no read timeout in aiomysql: the caller's {CALLER_DEADLINE:g} s deadline "
@@ -153,7 +153,7 @@ async def test_connections_closed_mid_query(
         back = time.monotonic()
         errors = await run(pool, REQUESTS)
         recovery = time.monotonic() - back
-        adapter = pool._adapter
+        adapter = pool.engine.adapter
     record("connections closed mid-query", label, len(inflight) + len(errors), 1, recovery)
     assert len(inflight) == 1 and errors == [], (inflight, errors)
     assert adapter.is_disconnect(inflight[0]), repr(inflight[0])

@@ -193,4 +193,4 @@ def test_server_down_for_good_times_out_with_cause(target: tuple[Any, str]) -> N
         pool.getconn(timeout=1.0)
     record("server down for good", driver, 1, 1, None, "PoolTimeout with the connect error")
     assert info.value.__cause__ is not None
-    assert pool._adapter.is_retryable_connect_error(info.value.__cause__)
+    assert pool.engine.adapter.is_retryable_connect_error(info.value.__cause__)

@@ -55,7 +55,7 @@ def test_idle_past_global_idle_timeout(target: tuple[Any, str]) -> None:
     try:
         with Pool(server.url(driver), pool_size=3) as pool:
             warm(pool, 3)
-            assert pool._core.lifetime is not None and pool._core.lifetime <= 1.6
+            assert pool.engine._core.lifetime is not None and pool.engine._core.lifetime <= 1.6
             time.sleep(3.0)
             started = time.monotonic()
             errors = run(pool, REQUESTS)

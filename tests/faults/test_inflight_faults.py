@@ -43,7 +43,7 @@ def test_server_restart_mid_query(target: tuple[Any, str]) -> None:
         errors = run(pool, REQUESTS)
         recovery = time.monotonic() - back
         stats = pool.stats()
-        adapter = pool._adapter
+        adapter = pool.engine.adapter
         dbapi: Any = adapter.dbapi
     record("server restart mid-query", driver, len(inflight) + len(errors), 1, recovery)
     assert len(inflight) == 1 and errors == []
@@ -78,7 +78,7 @@ def test_blackholed_network_mid_query(target: tuple[Any, str], proxy: FaultProxy
         errors = run(pool, REQUESTS)
         recovery = time.monotonic() - back
         stats = pool.stats()
-        adapter = pool._adapter
+        adapter = pool.engine.adapter
     note = f"in-flight query failed after {failed_after:.1f} s"
     record("black-holed network mid-query", driver, len(inflight) + len(errors), 1, recovery, note)
     assert len(inflight) == 1 and errors == []
@@ -101,7 +101,7 @@ def test_connections_closed_mid_query(target: tuple[Any, str], proxy: FaultProxy
         back = time.monotonic()
         errors = run(pool, REQUESTS)
         recovery = time.monotonic() - back
-        adapter = pool._adapter
+        adapter = pool.engine.adapter
     record("connections closed mid-query", driver, len(inflight) + len(errors), 1, recovery)
     assert len(inflight) == 1 and errors == []
     assert adapter.is_disconnect(inflight[0]), repr(inflight[0])

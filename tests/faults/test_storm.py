@@ -278,7 +278,7 @@ def test_pools_of_one_process_share_the_backoff(full_server: Any) -> None:
         blockers = []
         freed = time.monotonic()
         got = thread_storm(len(pools) * 5, lambda: caller(RECOVERY_WAIT))
-        gates = {id(pool._core.backoff.gate) for pool in pools}
+        gates = {id(pool.engine._core.backoff.gate) for pool in pools}
     finally:
         for conn in blockers:
             conn.close()

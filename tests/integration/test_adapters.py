@@ -20,13 +20,13 @@ SECRET = f"Secret{uuid.uuid4().hex[:8]}"
 
 def test_fileno_is_the_connection_socket(db_url: str) -> None:
     with Pool(db_url, pool_size=1) as pool, pool.connection() as conn:
-        fd = pool._adapter.fileno(conn.raw)
+        fd = pool.engine.adapter.fileno(conn.raw)
         assert fd is not None and stat.S_ISSOCK(os.fstat(fd).st_mode)
 
 
 def test_ping_live_then_killed(db_url: str) -> None:
     with Pool(db_url, pool_size=1, max_overflow=0) as pool, pool.connection() as conn:
-        adapter, raw = pool._adapter, conn.raw
+        adapter, raw = pool.engine.adapter, conn.raw
         adapter.ping(raw)  # a live connection answers
         assert not adapter.needs_rollback(raw) or dialect(db_url) == "mysql"
         victim = conn_id(conn, db_url)
@@ -44,7 +44,7 @@ def test_needs_rollback_tracks_the_transaction(db_url: str) -> None:
         adm.cursor().execute(f"CREATE TABLE {table} (id INT)")
     try:
         with Pool(db_url, pool_size=1) as pool, pool.connection() as conn:
-            adapter, raw = pool._adapter, conn.raw
+            adapter, raw = pool.engine.adapter, conn.raw
             cur = conn.cursor()
             cur.execute(f"SELECT COUNT(*) FROM {table}")
             cur.fetchall()
@@ -101,7 +101,7 @@ def test_wrong_password_raised_at_once_and_never_echoed(
     with caplog.at_level(logging.DEBUG, logger="poolwarden"), Pool(url, timeout=20) as pool:
         with pytest.raises(Exception) as info:
             pool.getconn()
-        assert pool._adapter.error_code(info.value) == 1045  # type: ignore[attr-defined]
+        assert pool.engine.adapter.error_code(info.value) == 1045  # type: ignore[attr-defined]
         texts = [str(info.value), repr(info.value), repr(pool), str(pool.stats()), caplog.text]
     assert caplog.text  # the failure was logged ...
     assert all(SECRET not in text for text in texts)  # ... without the password
@@ -130,5 +130,5 @@ def test_server_down_is_retryable_connect_error(db_url: Any) -> None:
         with pytest.raises(TimeoutError) as info:
             pool.getconn()
         cause = info.value.__cause__
-        assert cause is not None and pool._adapter.is_retryable_connect_error(cause)
+        assert cause is not None and pool.engine.adapter.is_retryable_connect_error(cause)
         assert "opening a new connection failed" in str(info.value)

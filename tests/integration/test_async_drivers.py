@@ -63,7 +63,7 @@ def session_idle_timeout(url: str, seconds: int) -> Any:
 
 async def test_query_and_reuse(async_db_url: str) -> None:
     async with AsyncPool(async_db_url, pool_size=2) as pool:
-        assert type(pool._adapter) is ASYNC_ADAPTERS[async_db_url.split("://")[0]]
+        assert type(pool.engine.adapter) is ASYNC_ADAPTERS[async_db_url.split("://")[0]]
         async with pool.connection() as conn:
             first = await conn_id(conn, async_db_url)
             assert await scalar(conn, "SELECT 1 + 1") == 2
@@ -72,7 +72,7 @@ async def test_query_and_reuse(async_db_url: str) -> None:
         stats = pool.stats()
         assert stats.connects == 1 and stats.checkouts == 2
         # The lifetime came from the server's idle timeout (or the one-hour cap).
-        assert pool._core.lifetime is not None and pool._core.lifetime <= 3600
+        assert pool.engine._core.lifetime is not None and pool.engine._core.lifetime <= 3600
 
 
 async def test_uncommitted_work_rolled_back_committed_kept(async_db_url: str, atable: str) -> None:
@@ -191,15 +191,15 @@ async def test_unread_result_is_not_taken_for_a_dead_connection(driver: str) -> 
 
     _check("mysql")
     async with AsyncPool(mysql_url(driver), pool_size=1) as pool, pool.connection() as conn:
-        raw, module = conn.raw, pool._adapter.dbapi
+        raw, module = conn.raw, pool.engine.adapter.dbapi
         assert module is not None
-        cur = pool._adapter.new_cursor(raw, (module.cursors.SSCursor,), {})
+        cur = pool.engine.adapter.new_cursor(raw, (module.cursors.SSCursor,), {})
         await cur.execute("SELECT seq FROM seq_1_to_100000")
         assert await cur.fetchone() is not None
         await asyncio.sleep(0.2)
         entry = conn._entry
         assert entry is not None and entry.probe is not None and entry.probe()
-        assert await check_held(pool._adapter, raw, entry.probe, True, 5.0) is None
+        assert await check_held(pool.engine.adapter, raw, entry.probe, True, 5.0) is None
         assert len(await cur.fetchall()) == 99999
         await cur.close()
 

@@ -65,7 +65,7 @@ def kill(url: str, target_id: int) -> None:
 
 def test_query_and_reuse(db_url: str) -> None:
     with Pool(db_url, pool_size=2) as pool:
-        assert type(pool._adapter) is ADAPTERS[db_url.split("://")[0]]
+        assert type(pool.engine.adapter) is ADAPTERS[db_url.split("://")[0]]
         with pool.connection() as conn:
             first = conn_id(conn, db_url)
             assert scalar(conn, "SELECT 1 + 1") == 2
@@ -164,7 +164,7 @@ def test_session_reset_isolates_borrowers(db_url: str) -> None:
     with Pool(db_url, pool_size=1, max_overflow=0, reset="session") as pool:
         with pool.connection() as conn:
             session = conn_id(conn, db_url)
-            autocommit = pool._adapter.get_autocommit(conn.raw)
+            autocommit = pool.engine.adapter.get_autocommit(conn.raw)
             cur = conn.cursor()
             for sql in leaks:
                 cur.execute(sql)
@@ -173,7 +173,7 @@ def test_session_reset_isolates_borrowers(db_url: str) -> None:
             assert conn_id(conn, db_url) == session  # same session, reset rather than replaced
             for sql, expected in checks:
                 assert scalar(conn, sql) == expected, sql
-            assert pool._adapter.get_autocommit(conn.raw) == autocommit
+            assert pool.engine.adapter.get_autocommit(conn.raw) == autocommit
             cur = conn.cursor()
             cur.execute("CREATE TEMPORARY TABLE pw_tmp_leak (x INT)")  # fails if it survived
             cur.execute("SELECT 1")  # and the session works normally
@@ -198,14 +198,14 @@ def test_rollback_reset_does_not_clear_session_state(db_url: str) -> None:
 def test_autocommit_change_restored(db_url: str) -> None:
     with Pool(db_url, pool_size=1, max_overflow=0) as pool:
         with pool.connection() as conn:
-            original = pool._adapter.get_autocommit(conn.raw)
-            if pool._adapter.autocommit_is_method:
+            original = pool.engine.adapter.get_autocommit(conn.raw)
+            if pool.engine.adapter.autocommit_is_method:
                 conn.autocommit(not original)
             else:
                 conn.autocommit = not original
-            assert pool._adapter.get_autocommit(conn.raw) is (not original)
+            assert pool.engine.adapter.get_autocommit(conn.raw) is (not original)
         with pool.connection() as conn:
-            assert pool._adapter.get_autocommit(conn.raw) is original
+            assert pool.engine.adapter.get_autocommit(conn.raw) is original
 
 
 def test_killed_connection_is_discarded(db_url: str) -> None:
@@ -214,10 +214,10 @@ def test_killed_connection_is_discarded(db_url: str) -> None:
             victim = conn_id(conn, db_url)
             conn.commit()
             kill(db_url, victim)
-            dbapi: Any = pool._adapter.dbapi
+            dbapi: Any = pool.engine.adapter.dbapi
             with pytest.raises(dbapi.Error) as info:  # the driver's own error
                 scalar(conn, "SELECT 1")
-            assert pool._adapter.is_disconnect(info.value, conn.raw)
+            assert pool.engine.adapter.is_disconnect(info.value, conn.raw)
         with pool.connection() as conn:
             assert conn_id(conn, db_url) != victim
         stats = pool.stats()
@@ -269,7 +269,7 @@ def test_callable_target_recognises_driver(mysql_driver: str) -> None:
         with pool.connection() as conn:
             victim = conn_id(conn, "mysql")
             conn.commit()
-        assert pool._adapter.name == mysql_driver
+        assert pool.engine.adapter.name == mysql_driver
         kill("mysql", victim)
         # The socket probe of the recognised driver sees the killed idle connection:
         # the caller gets a fresh one and never sees the error.

@@ -92,7 +92,7 @@ def test_autocommit_writes_survive_the_replacement_each_once(db_url: str, table:
             insert(conn, table, 1, 2)
             time.sleep(PAUSE)
             insert(conn, table, 3)  # autocommit: nothing was open, so it just proceeds
-            assert pool._adapter.get_autocommit(conn.raw) is True  # re-applied
+            assert pool.engine.adapter.get_autocommit(conn.raw) is True  # re-applied
         assert pool.stats().held_replaced == 1
     assert rows(db_url, table) == [1, 2, 3]
 
@@ -104,7 +104,7 @@ def test_open_transaction_is_reported_not_lost_in_silence(db_url: str, table: st
             conn.commit()
             insert(conn, table, 2)  # uncommitted when the server drops the session
             time.sleep(PAUSE)
-            with pytest.raises(pool._adapter.dbapi.OperationalError) as caught:  # type: ignore[union-attr]
+            with pytest.raises(pool.engine.adapter.dbapi.OperationalError) as caught:  # type: ignore[union-attr]
                 insert(conn, table, 3)
             error = caught.value
             assert isinstance(error, ConnectionLost)
@@ -112,7 +112,7 @@ def test_open_transaction_is_reported_not_lost_in_silence(db_url: str, table: st
             message = str(error)
             assert "transaction was open" in message and f"{IDLE_TIMEOUT} s" in message
             cause = error.__cause__
-            assert cause is not None and pool._adapter.is_disconnect(cause)  # the driver's
+            assert cause is not None and pool.engine.adapter.is_disconnect(cause)  # the driver's
             if dialect(db_url) == "mysql":
                 assert error.args[0] == 2013  # CR_SERVER_LOST, as recipes expect
             with pytest.raises(ConnectionLost):
@@ -163,7 +163,7 @@ def test_unread_result_is_not_taken_for_a_closed_connection(mysql_driver: str) -
         time.sleep(0.2)
         entry = conn._entry
         assert entry is not None and entry.probe is not None and entry.probe()  # readable
-        assert check_held(pool._adapter, raw, entry.probe, True, 5.0) is None
+        assert check_held(pool.engine.adapter, raw, entry.probe, True, 5.0) is None
         cursor.fetchall()
         cursor.close()
 
@@ -178,13 +178,13 @@ def test_query_beyond_statement_limit_says_so_and_the_pool_stays_healthy(
         with pool.connection() as conn:
             session = conn_id(conn, db_url)
             conn.cursor().execute(limit)
-            with pytest.raises(pool._adapter.dbapi.Error) as caught:  # type: ignore[union-attr]
+            with pytest.raises(pool.engine.adapter.dbapi.Error) as caught:  # type: ignore[union-attr]
                 cursor = conn.cursor()
                 cursor.execute(sleep)
                 cursor.fetchall()  # mysql-connector reports the error when reading the result
             text = str(caught.value)
             assert "max_statement_time" in text if mysql else "statement timeout" in text
-            assert not pool._adapter.is_disconnect(caught.value)
+            assert not pool.engine.adapter.is_disconnect(caught.value)
             conn.rollback()
             assert scalar(conn, "SELECT 1") == 1  # the same connection goes on working
         with pool.connection() as conn:
@@ -225,7 +225,7 @@ def test_retry_reruns_an_idempotent_unit_on_a_fresh_connection(db_url: str, tabl
             with pool.connection() as conn:
                 conn.cursor().execute("SELECT * FROM no_such_table_anywhere")
 
-        with pytest.raises(pool._adapter.dbapi.Error):  # type: ignore[union-attr]
+        with pytest.raises(pool.engine.adapter.dbapi.Error):  # type: ignore[union-attr]
             broken()
         assert calls == [1]  # not a lost connection: never run again
     assert rows(db_url, table) == [7]

@@ -96,7 +96,7 @@ async def test_server_restart_mid_query(
         inflight = await outcome_of(task)
         errors = await run(pool, REQUESTS)
         recovery = time.monotonic() - back
-        adapter = pool._adapter
+        adapter = pool.engine.adapter
     record("server restart mid-query (async)", mode, int(isinstance(inflight, Exception)) +
            len(errors), "1", recovery)  # fmt: skip
     assert isinstance(inflight, Exception) and errors == []
@@ -113,7 +113,7 @@ async def test_pgbouncer_restart_mid_query(bouncer: DisposablePgBouncer, mode: s
         inflight = await outcome_of(task)
         errors = await run(pool, REQUESTS)
         recovery = time.monotonic() - back
-        adapter = pool._adapter
+        adapter = pool.engine.adapter
     record("PgBouncer restart mid-query (async)", mode, int(isinstance(inflight, Exception)) +
            len(errors), "1", recovery)  # fmt: skip
     assert isinstance(inflight, Exception) and errors == []

@@ -47,7 +47,7 @@ def test_max_client_conn_used_up_then_freed(make_bouncer: BouncerFactory) -> Non
         freed = time.monotonic()
         thread.join(30)
         stats = pool.stats()
-        adapter = pool._adapter
+        adapter = pool.engine.adapter
     for conn in blockers:
         conn.close()
     done = outcome[0]
@@ -117,7 +117,7 @@ def test_server_down_for_good_times_out_with_cause(
     record(
         "server down for good", "transaction", 1, "1", None, _first_line([cause] if cause else [])
     )
-    assert cause is not None and pool._adapter.is_retryable_connect_error(cause), repr(cause)
+    assert cause is not None and pool.engine.adapter.is_retryable_connect_error(cause), repr(cause)
     assert pgbouncer_error_kind(cause) == "retryable" and stats.connect_failures >= 1
 
 
@@ -134,7 +134,7 @@ def test_query_wait_timeout(make_bouncer: BouncerFactory) -> None:
         thread.join(30)
         holder.rollback()
         errors = run(pool, REQUESTS)
-        adapter = pool._adapter
+        adapter = pool.engine.adapter
     holder.close()
     inflight = failures(outcome)
     record("query_wait_timeout (1 s)", "transaction", len(inflight) + len(errors), "1", None,
@@ -167,7 +167,7 @@ def test_server_fault_mid_query(
         inflight = failures(outcome)
         errors = run(pool, REQUESTS)
         recovery = time.monotonic() - back
-        adapter = pool._adapter
+        adapter = pool.engine.adapter
     scenario = f"server {'crash' if crash else 'restart'} mid-query"
     record(scenario, mode, len(inflight) + len(errors), "1", recovery, _first_line(inflight))
     assert len(inflight) == 1 and errors == []
@@ -253,7 +253,7 @@ def test_pgbouncer_fault_under_load(bouncer: DisposablePgBouncer, mode: str, fau
         errors = [exc for _, exc in load.errors]
         after = run(pool, REQUESTS, threads=3)
         stats = pool.stats()
-        adapter = pool._adapter
+        adapter = pool.engine.adapter
     last = max((at for at, _ in load.errors), default=struck)
     note = f"{len(errors)} in flight; last {last - struck:.2f} s after; {load.done} requests"
     expected = f"<= {THREADS}" if fault in ("restart", "KILL") else "0"

@@ -142,7 +142,7 @@ def test_auto_detects_pgbouncer_and_its_mode(make_bouncer: BouncerFactory, mode:
     with Pool(bouncer.url("psycopg"), pool_size=4, reset="session") as pool:
         errors = _parameterised_load(pool)
         info = pool.proxy
-        reset = pool._io.reset_mode
+        reset = pool.engine._io.reset_mode
     record("prepared statements, proxy='auto'", mode, len(errors), "0")
     assert info is not None and info.kind == "pgbouncer" and info.pool_mode == mode
     assert info.source == "admin console"

@@ -77,5 +77,5 @@ def test_flask_sqlalchemy_mysql_default_recycle_does_not_replace_auto_lifetime()
     with app.app_context():
         pool = db.engine.pool
         assert isinstance(pool, WardenPool)
-        assert pool._warden._max_lifetime == "auto"  # not Flask-SQLAlchemy's 7200 s
+        assert pool._settings.max_lifetime == "auto"  # not Flask-SQLAlchemy's 7200 s
         db.engine.dispose()

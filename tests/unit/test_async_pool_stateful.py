@@ -38,7 +38,7 @@ class AsyncPoolMachine(RuleBasedStateMachine):
             timeout=5,
             held_check_after=0,  # check before every operation: no waiting in tests
         )
-        pool._core.backoff.INITIAL, pool._core.backoff.CAP = 0.002, 0.02  # short waits
+        pool.engine._core.backoff.INITIAL, pool.engine._core.backoff.CAP = 0.002, 0.02  # short waits
         return pool
 
     def run(self, coroutine: Any) -> Any:
@@ -57,9 +57,9 @@ class AsyncPoolMachine(RuleBasedStateMachine):
         self.run(quiet())
         # After a failed connect the next one waits out a backoff, in real time: wait for
         # it too, or whether a waiter was served by now would depend on the machine.
-        core = self.pool._core
-        while core.connecting and core.backoff.retry_at > self.pool._now():
-            self.run(asyncio.sleep(core.backoff.retry_at - self.pool._now()))
+        core = self.pool.engine._core
+        while core.connecting and core.backoff.retry_at > self.pool.engine.now():
+            self.run(asyncio.sleep(core.backoff.retry_at - self.pool.engine.now()))
             self.run(quiet())
         for task in [t for t in self.waiters if t.done()]:
             self.waiters.remove(task)
@@ -91,7 +91,7 @@ class AsyncPoolMachine(RuleBasedStateMachine):
 
     @rule()
     def checkout(self) -> None:
-        full = len(self.held) >= self.pool._core.max_size or self.waiters
+        full = len(self.held) >= self.pool.engine._core.max_size or self.waiters
         try:
             conn = self.run(self.pool.getconn(timeout=0.02 if full else 5))
         except PoolTimeout:
@@ -212,7 +212,7 @@ class AsyncPoolMachine(RuleBasedStateMachine):
         assert stats.checkouts == stats.checkins + stats.in_use
         assert (
             stats.connects
-            == stats.closes + stats.idle + stats.in_use + self.pool._core.maintaining
+            == stats.closes + stats.idle + stats.in_use + self.pool.engine._core.maintaining
         )
         assert stats.waiting <= len(running)
         holders = [c._raw for c in self.held]

@@ -28,7 +28,7 @@ def open_idle(pool: Pool, count: int) -> list[Any]:
 
 def stop_housekeeper(pool: Pool) -> None:
     """Stop the background rounds, so the test runs them by hand on its fake clock."""
-    housekeeper = pool._housekeeper
+    housekeeper = pool.engine._background._housekeeper
     assert housekeeper is not None
     housekeeper.stop()
     housekeeper._runner.join(5)
@@ -75,7 +75,7 @@ def test_fifo_under_light_load_pings_at_checkout(make_pool: Any, fifo: bool) -> 
     reuses the one just returned, which needs no ping."""
     clock = FakeClock()
     pool = make_pool(pool_size=4, max_overflow=0, ping_after_idle=5.0, clock=clock)
-    pool._core.fifo = fifo
+    pool.engine._core.fifo = fifo
     open_idle(pool, 4)
     for _ in range(8):
         clock.advance(2.0)
@@ -144,8 +144,8 @@ def test_auto_lifetime_and_keepalive_from_server_idle_timeout(
     with pool.connection() as conn:
         entry = conn._entry
         assert entry is not None
-        assert pool._core.lifetime == 80.0 and 72.0 <= entry.expires_at - entry.created_at <= 80.0
-    assert pool._keepalive == 50.0 and pool._housekeeper is not None
+        assert pool.engine._core.lifetime == 80.0 and 72.0 <= entry.expires_at - entry.created_at <= 80.0
+    assert pool.engine._core.keepalive == 50.0 and pool.engine._background._housekeeper is not None
 
 
 def test_auto_lifetime_without_server_timeout_is_an_hour() -> None:
@@ -162,7 +162,7 @@ def test_keepalive_pings_only_the_idle_that_must_survive(make_pool: Any) -> None
     raws = open_idle(pool, 4)
     stop_housekeeper(pool)
     clock.advance(6.0)
-    pool._housekeep()
+    pool.engine._background.housekeep()
     pinged = [raw for raw in raws if raw.pings]
     assert len(pinged) == 2 and pool.stats().idle == 4
     assert pool.stats().pings == 2
@@ -176,7 +176,7 @@ def test_idle_timeout_closes_idle_beyond_min_idle(make_pool: Any) -> None:
     raws = open_idle(pool, 4)
     stop_housekeeper(pool)
     clock.advance(11.0)
-    pool._housekeep()
+    pool.engine._background.housekeep()
     stats = pool.stats()
     assert stats.idle == 1 and stats.retired == 3
     assert sum(raw.open for raw in raws) == 1
@@ -254,7 +254,7 @@ def test_many_checkouts_during_a_ping_do_not_pile_up(make_pool: Any) -> None:
 
 def test_close_stops_the_housekeeper(make_pool: Any) -> None:
     pool = make_pool(pool_size=2, min_idle=1, max_lifetime=30.0)
-    housekeeper = pool._housekeeper
+    housekeeper = pool.engine._background._housekeeper
     assert housekeeper is not None and housekeeper._runner.is_alive()
     pool.close()
     housekeeper._runner.join(5)
@@ -265,4 +265,4 @@ def test_no_housekeeper_without_timed_work(make_pool: Any) -> None:
     pool = make_pool(max_lifetime=None, keepalive=None)
     with pool.connection():
         pass
-    assert pool._housekeeper is None  # nothing to time: no thread (friendlier to os.fork)
+    assert pool.engine._background._housekeeper is None  # nothing to time: no thread (friendlier to os.fork)

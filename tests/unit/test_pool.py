@@ -202,7 +202,7 @@ def test_fifo_hand_off_to_longest_waiter(make_pool: Any) -> None:
         t.start()
         wait_for(lambda expected=i + 1: pool.stats().waiting == expected)
     served: list[int] = []
-    original = pool._core.checkin
+    original = pool.engine._core.checkin
 
     def record(entry: Any, now: float, reusable: bool) -> Any:
         waiter, close = original(entry, now, reusable)
@@ -210,7 +210,7 @@ def test_fifo_hand_off_to_longest_waiter(make_pool: Any) -> None:
             served.append(waiter.since)
         return waiter, close
 
-    pool._core.checkin = record
+    pool.engine._core.checkin = record
     holder.close()
     for t in threads:
         t.join(5)

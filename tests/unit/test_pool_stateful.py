@@ -36,7 +36,7 @@ class PoolMachine(RuleBasedStateMachine):
 
     @initialize(fifo=st.booleans())
     def order(self, fifo: bool) -> None:
-        self.pool._core.fifo = fifo  # WardenPool's default; poolwarden.Pool's is LIFO
+        self.pool.engine._core.fifo = fifo  # WardenPool's default; poolwarden.Pool's is LIFO
 
     def teardown(self) -> None:
         for conn in self.held:
@@ -50,7 +50,7 @@ class PoolMachine(RuleBasedStateMachine):
 
     @rule()
     def checkout(self) -> None:
-        full = len(self.held) >= self.pool._core.max_size
+        full = len(self.held) >= self.pool.engine._core.max_size
         try:
             conn = self.pool.getconn(timeout=0.05 if full else 5)
         except PoolTimeout:
@@ -149,7 +149,7 @@ class PoolMachine(RuleBasedStateMachine):
         assert stats.checkouts == stats.checkins + stats.in_use
         assert (
             stats.connects
-            == stats.closes + stats.idle + stats.in_use + self.pool._core.maintaining
+            == stats.closes + stats.idle + stats.in_use + self.pool.engine._core.maintaining
         )
         assert stats.idle + stats.in_use <= stats.pool_size + stats.max_overflow or stats.idle == 0
         assert stats.waiting == 0

@@ -111,7 +111,7 @@ def test_pools_share_the_gate_and_the_storm_stays_bounded() -> None:
         assert len(outcomes) == 40 and all(isinstance(o, PoolTimeout) for o in outcomes)
         for outcome in outcomes:
             assert "Too many connections" in str(outcome) and "backs off" in str(outcome)
-        gates = {id(pool._core.backoff.gate) for pool in pools}
+        gates = {id(pool.engine._core.backoff.gate) for pool in pools}
         assert len(gates) == 1
         # At most max_connecting per pool before the gate opened, then the probes.
         assert len(server.attempts) <= 4 * 4 + most_probes(storm) + 1, server.attempts
@@ -133,7 +133,7 @@ def test_a_recreated_pool_inherits_the_backoff() -> None:
     with pytest.raises(PoolTimeout):
         first.getconn()
     first.close()
-    gate_id = id(first._core.backoff.gate)
+    gate_id = id(first.engine._core.backoff.gate)
     del first
     gc.collect()
     (gate,) = _storm.gates()
@@ -145,7 +145,7 @@ def test_a_recreated_pool_inherits_the_backoff() -> None:
         with pytest.raises(PoolTimeout) as info:
             second.getconn()
         assert len(server.attempts) == attempts  # the new pool sent nothing
-        assert second.stats().storm_waits == 1 and second._core.backoff.gate is gate
+        assert second.stats().storm_waits == 1 and second.engine._core.backoff.gate is gate
         text = str(info.value)
         assert "Too many connections" in text and "backs off" in text, text
     finally:
@@ -158,7 +158,7 @@ def test_a_server_down_leaves_the_gate_closed() -> None:
     with Pool(server.connect, adapter=LimitedAdapter(server), timeout=0.5) as pool:
         with pytest.raises(PoolTimeout) as info:
             pool.getconn()
-        gate = pool._core.backoff.gate
+        gate = pool.engine._core.backoff.gate
         assert gate is not None and not gate.is_open
         assert pool.stats().storm_waits == 0 and pool.stats().connect_failures >= 2
         assert "backs off" not in str(info.value)
@@ -198,7 +198,7 @@ def test_async_pools_storm_without_blocking_the_loop() -> None:
         assert all(isinstance(o, PoolTimeout) for o in outcomes)
         assert all("Too many connections" in str(o) for o in outcomes)
         assert ticks >= 20  # the loop ran on while the connectors waited at the gate
-        assert pools[0]._core.backoff.gate is pools[1]._core.backoff.gate
+        assert pools[0].engine._core.backoff.gate is pools[1].engine._core.backoff.gate
         assert len(server.attempts) <= 2 * 4 + most_probes(storm) + 1, server.attempts
         server.capacity = 100
         again = await asyncio.wait_for(

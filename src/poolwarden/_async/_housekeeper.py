@@ -21,7 +21,7 @@ log = logging.getLogger("poolwarden")
 
 
 class _Maintained(Protocol):
-    async def _housekeep(self) -> float | None:
+    async def housekeep(self) -> float | None:
         """Do what is due; return seconds until something is due next (None: nothing)."""
         ...
 
@@ -106,7 +106,7 @@ class Housekeeper:
             if pool is None:
                 return
             try:
-                delay = await pool._housekeep()
+                delay = await pool.housekeep()
             except Exception:
                 log.exception("poolwarden housekeeping failed; retrying in %s s", self.MAX_SLEEP)
             del pool

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from .._core.activity import IN_TRANSACTION
 from .._core.entry import Entry
 from .._net.greeting import wrong_server_hint
 from .._net.servers import Resolver, address_text
@@ -20,7 +21,6 @@ from ..adapters._roles import accepts
 from ..adapters.async_base import maybe_await
 from ..errors import WrongRole
 from ._compat import ASYNC, bounded_ping
-from ._proxy import IN_TRANSACTION
 
 __all__ = ["ConnectionIO", "Opened"]
 

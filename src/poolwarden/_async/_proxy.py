@@ -14,13 +14,16 @@ was open.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._core.activity import IN_TRANSACTION, UNTOUCHED, USED, changes_session
+from .._core.held import HeldAction
 from ..adapters.async_base import maybe_await
 from ..errors import ConnectionReturned
 from ._compat import ASYNC
+from ._held import restore_settings
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -30,37 +33,28 @@ if TYPE_CHECKING:
 
 __all__ = ["IN_TRANSACTION", "UNTOUCHED", "USED", "AsyncPooledConnection", "AsyncPooledCursor"]
 
+log = logging.getLogger("poolwarden")
 
-if ASYNC:
 
-    def _tracked(name: str) -> property:
-        """A forwarded connection setting; asyncio drivers change it with a coroutine,
-        so it is set with ``await conn.set_<name>(value)`` and restored on return."""
+def _tracked(name: str) -> property:
+    """A forwarded connection attribute whose original value is restored on return (set
+    with ``await conn.set_<name>(value)`` on asyncio connections: their drivers change it
+    with a coroutine)."""
 
-        def get(self: AsyncPooledConnection) -> Any:
-            return getattr(self._live(), name)
+    def get(self: AsyncPooledConnection) -> Any:
+        return getattr(self._live(), name)
 
-        def set_(self: AsyncPooledConnection, value: Any) -> None:
+    def set_(self: AsyncPooledConnection, value: Any) -> None:
+        if ASYNC:
             raise AttributeError(
                 f"{name} of an asyncio connection is set with 'await conn.set_{name}(value)'"
             )
-
-        return property(get, set_, doc=f"The driver's ``{name}``; restored when returned.")
-
-else:
-
-    def _tracked(name: str) -> property:
-        """A forwarded connection attribute whose original value is restored on return."""
-
-        def get(self: AsyncPooledConnection) -> Any:
-            return getattr(self._live(), name)
-
-        def set_(self: AsyncPooledConnection, value: Any) -> None:
+        else:
             raw = self._live()
             self._remember(name, lambda: getattr(raw, name), value)
             setattr(raw, name, value)
 
-        return property(get, set_, doc=f"The driver's ``{name}``; restored when returned.")
+    return property(get, set_, doc=f"The driver's ``{name}``; restored when returned.")
 
 
 class AsyncPooledConnection:
@@ -75,6 +69,7 @@ class AsyncPooledConnection:
         "__weakref__",
         "_activity",
         "_applied",
+        "_engine",
         "_entry",
         "_last_op",
         "_lost",
@@ -86,6 +81,7 @@ class AsyncPooledConnection:
 
     def __init__(self, pool: AsyncPool, entry: Entry) -> None:
         self._pool = pool
+        self._engine = pool.engine
         self._entry: Entry | None = entry
         self._raw = entry.raw
         #: UNTOUCHED, USED (session may have changed) or IN_TRANSACTION (something ran since
@@ -113,7 +109,7 @@ class AsyncPooledConnection:
         else:
             raw = self._before_operation()
         try:
-            cursor = self._pool._adapter.new_cursor(raw, args, kwargs)
+            cursor = self._engine.adapter.new_cursor(raw, args, kwargs)
         except BaseException as exc:
             self._failed(exc)
             raise
@@ -129,8 +125,8 @@ class AsyncPooledConnection:
         :class:`~poolwarden.ConnectionLost` (the server already rolled it back), this
         replaces the dead connection."""
         raw = self._live()
-        now = self._pool._now()
-        if now - self._last_op >= self._pool._held_check_after:
+        now = self._engine.now()
+        if now - self._last_op >= self._engine.held_check_after:
             checked = await self._check_held(now, ending=True)
             if checked is not raw:  # replaced: the new connection has nothing to roll back
                 self._last_op = now
@@ -140,7 +136,7 @@ class AsyncPooledConnection:
             # A rollback with no transaction open is a no-op round trip: skip it when the
             # driver can tell (nothing ran since the last commit or rollback, or the
             # server reported no transaction).
-            if self._activity == IN_TRANSACTION and self._pool._adapter.needs_rollback(raw):
+            if self._activity == IN_TRANSACTION and self._engine.adapter.needs_rollback(raw):
                 await raw.rollback()
         except BaseException as exc:
             self._failed(exc)
@@ -188,7 +184,7 @@ class AsyncPooledConnection:
         """The driver's autocommit: a value (psycopg, mysql-connector) or, for drivers where
         it is a method (PyMySQL, mysqlclient), a callable that sets it."""
         raw = self._live()
-        adapter = self._pool._adapter
+        adapter = self._engine.adapter
         if adapter.autocommit_is_method:
             return self._set_autocommit
         return raw.autocommit
@@ -201,7 +197,7 @@ class AsyncPooledConnection:
 
     async def _set_autocommit(self, value: bool) -> None:
         raw = self._live()
-        adapter = self._pool._adapter
+        adapter = self._engine.adapter
         self._remember("autocommit", lambda: adapter.get_autocommit(raw), value)
         try:
             await adapter.set_autocommit(raw, value)
@@ -238,7 +234,7 @@ class AsyncPooledConnection:
             raw = self._live()
             self._remember(name, lambda: getattr(raw, name), value)
             try:
-                await self._pool._adapter.set_attribute(raw, name, value)
+                await self._engine.adapter.set_attribute(raw, name, value)
             except BaseException as exc:
                 self._failed(exc)
                 raise
@@ -274,7 +270,7 @@ class AsyncPooledConnection:
         if entry is not None:
             self._entry = None
             try:
-                self._pool._orphaned(entry, self._activity, self._saved)
+                self._engine.orphaned(entry, self._activity, self._saved)
             except Exception:
                 pass  # interpreter shutdown: nothing left to reclaim into
 
@@ -306,8 +302,8 @@ class AsyncPooledConnection:
         """The driver connection to run the next operation on: checked first when the
         borrower left it unused long enough for the server to have closed it."""
         raw = self._live()
-        now = self._pool._now()
-        if now - self._last_op >= self._pool._held_check_after:
+        now = self._engine.now()
+        if now - self._last_op >= self._engine.held_check_after:
             raw = await self._check_held(now)
         self._last_op = now
         return raw
@@ -318,45 +314,36 @@ class AsyncPooledConnection:
         ``ending`` it with a rollback anyway, unless session state set on it would be lost;
         otherwise the borrower gets ConnectionLost, and again at each operation until it
         rolls back."""
-        pool, entry = self._pool, self._entry
+        engine, entry = self._engine, self._entry
         assert entry is not None
         lost = self._lost
-        if lost is not None and not ending:
-            raise pool._adapter.connection_lost(
+        action, error = await engine.held_check(
+            entry, self._activity == IN_TRANSACTION, self._session_changed, ending, lost
+        )
+        if action is HeldAction.KEEP:
+            return self._raw
+        if action is HeldAction.STILL_LOST:
+            raise engine.adapter.connection_lost(
                 f"{lost} [this connection's session was lost: call rollback() first]"
             )
-        if entry.broken and lost is None:
-            return self._raw  # an operation already failed on it: the driver says the rest
-        if lost is None:
-            verdict = await pool._held_verdict(entry, self._activity == IN_TRANSACTION)
-            if verdict is None:
-                return self._raw
-            error, open_transaction = verdict
-            # A rollback ends a transaction anyway, but not the session state the borrower
-            # set: that loss is reported even then.
-            if (open_transaction and not ending) or self._session_changed:
-                lost_error = pool._held_lost(
-                    entry, now - self._last_op, open_transaction, self._session_changed
-                )
-                self._lost = lost_error.reason
-                self._last_op = float("-inf")  # every operation comes back here
-                raise lost_error from error
-        autocommit = pool._adapter.known_autocommit(self._raw)
+        if action is not HeldAction.REPLACE:  # LOST_TRANSACTION or LOST_SESSION
+            idle = now - self._last_op
+            entry.broken = True  # closed when it comes back
+            lost_error = engine.held_lost(
+                idle, action is HeldAction.LOST_TRANSACTION, self._session_changed, entry=entry
+            )
+            self._lost = lost_error.reason
+            self._last_op = float("-inf")  # every operation comes back here
+            raise lost_error from error
+        autocommit = engine.adapter.known_autocommit(self._raw)
         try:
-            raw = await pool._replace_held(entry)
+            raw = await engine.replace_held(entry)
         finally:
             self._raw = entry.raw  # in step with the entry, even if interrupted
         self._lost = None
         self._activity = UNTOUCHED
         self._session_changed = False
-        adapter = pool._adapter
-        if autocommit is not None and adapter.known_autocommit(raw) != autocommit:
-            await adapter.set_autocommit(raw, autocommit)  # as the server last had it
-        for name, value in (self._applied or {}).items():
-            if name == "autocommit":
-                await adapter.set_autocommit(raw, value)
-            else:
-                await adapter.set_attribute(raw, name, value)
+        await restore_settings(engine.adapter, raw, autocommit, self._applied)
         return raw
 
     def _remember(self, name: str, read: Callable[[], Any], value: Any) -> None:
@@ -370,27 +357,11 @@ class AsyncPooledConnection:
         self._applied[name] = value
 
     def _failed(self, exc: BaseException) -> None:
-        """An operation raised: if the connection cannot be trusted any more, mark it so it
-        is closed on return instead of reused. Interrupts (KeyboardInterrupt, cancellation)
-        leave the protocol state unknown, so they count as well."""
+        """An operation raised: the engine decides what that says about the connection (a
+        dead or interrupted one is closed on return instead of reused)."""
         entry = self._entry
-        if entry is None:
-            return
-        if not isinstance(exc, Exception):
-            # Interrupted mid-operation: besides the unknown protocol state, a deadline
-            # cutting a query off is also what a dead network path looks like, so the
-            # idle connections on it get checked with a ping too.
-            entry.broken = True
-            self._pool._suspect_others()
-        else:
-            adapter = self._pool._adapter
-            if adapter.is_disconnect(exc, self._raw):
-                entry.broken = True
-                self._pool._suspect_others()
-            else:
-                verdict = adapter.read_only_error(exc, self._raw)
-                if verdict is not None:  # a failover? the pool decides
-                    self._pool._read_only_seen(entry, exc, verdict)
+        if entry is not None:
+            self._engine.operation_failed(entry, self._raw, exc)
 
 
 class AsyncPooledCursor:
@@ -447,7 +418,7 @@ class AsyncPooledCursor:
         if args and changes_session(args[0]):
             conn._session_changed = True
         if raw is not self._source:
-            cursor = conn._pool._adapter.new_cursor(raw, self._args, self._kwargs)
+            cursor = conn._engine.adapter.new_cursor(raw, self._args, self._kwargs)
             for name, value in (self._settings or {}).items():
                 setattr(cursor, name, value)
             object.__setattr__(self, "_cursor", cursor)

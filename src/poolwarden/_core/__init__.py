@@ -6,6 +6,8 @@ caller passes in, so the Hypothesis state machines can run it without a server. 
 shells (``poolwarden._async`` and the generated ``poolwarden._sync``) carry its verdicts out.
 """
 
-from .core import Backoff, ConnectResult, PoolCore, Waiter
+from .connecting import Backoff, ConnectResult, Waiter
+from .core import PoolCore
+from .verdicts import Verdict
 
-__all__ = ["Backoff", "ConnectResult", "PoolCore", "Waiter"]
+__all__ = ["Backoff", "ConnectResult", "PoolCore", "Verdict", "Waiter"]

@@ -10,84 +10,17 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
+from . import connecting, maintenance, readings
+from .connecting import Backoff, ConnectResult, Waiter
 from .entry import Entry
-from .stats import Counters, MetricsReading, PoolStats, SampleCursor, Sampler, error_cause
-
-if TYPE_CHECKING:
-    from .storm import StormGate
+from .expiry import Expiry
+from .stats import Counters, MetricsReading, PoolStats, SampleCursor, Sampler
+from .verdicts import Verdict
 
 __all__ = ["Backoff", "ConnectResult", "PoolCore", "Waiter"]
-
-#: Distinct connect-failure causes kept apart; the rest count as ("other", ""), so that a
-#: flood of odd errors cannot grow the books (or a metrics backend's label set) unbounded.
-_MAX_CAUSES = 32
-
-
-class Waiter:
-    """A checkout queued for a connection; ``signal`` is the shell's wake-up handle."""
-
-    __slots__ = ("entry", "error", "signal", "since")
-
-    def __init__(self, since: float, signal: Any) -> None:
-        self.since = since
-        self.signal = signal
-        self.entry: Entry | None = None
-        self.error: BaseException | None = None
-
-
-@dataclass
-class ConnectResult:
-    """What a finished connect attempt asks of the shell."""
-
-    #: The waiter that received the new connection.
-    wake: Waiter | None = None
-    #: Waiters whose ``error`` was set to a connect error that retrying will not fix.
-    fail: list[Waiter] = field(default_factory=list)
-    #: A new connection the pool does not need (closed pool, no room).
-    close: Entry | None = None
-    #: ``None``: the connector is done. Otherwise seconds to wait before the next attempt.
-    again: float | None = None
-
-
-class Backoff:
-    """Capped exponential backoff with jitter between failed connect attempts of one pool,
-    and the storm gate its server shares with the process's other pools (see
-    :mod:`poolwarden._core.storm`), which spaces attempts to a server out of connection slots."""
-
-    INITIAL = 0.1
-    FACTOR = 2.0
-    CAP = 2.0
-    JITTER = 0.1
-
-    def __init__(self, rng: random.Random) -> None:
-        self._rng = rng
-        self.failures = 0
-        self.retry_at = float("-inf")
-        #: The server's shared gate, set by the shell's first connector (None until then).
-        self.gate: StormGate | None = None
-
-    def holding(self, now: float) -> bool:
-        """Whether connecting is paused: this pool's own backoff runs, or the server
-        refused someone for lack of slots (its gate is open). Either way one connect
-        attempt in flight is enough: more would only queue at the gate or fail alike."""
-        gate = self.gate
-        return now < self.retry_at or (gate is not None and gate.is_open)
-
-    def failed(self, now: float) -> float:
-        """Record a failure; return the delay before the next attempt."""
-        base = min(self.CAP, self.INITIAL * self.FACTOR**self.failures)
-        self.failures += 1
-        delay = base * (1.0 + self._rng.uniform(-self.JITTER, self.JITTER))
-        self.retry_at = now + delay
-        return delay
-
-    def succeeded(self) -> None:
-        """Forget past failures."""
-        self.failures = 0
-        self.retry_at = float("-inf")
 
 
 class PoolCore:
@@ -112,6 +45,9 @@ class PoolCore:
         max_overflow: int,
         min_idle: int,
         max_connecting: int,
+        fifo: bool = False,
+        ping_after_idle: float = float("inf"),
+        keepalive: float | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.pool_size = pool_size
@@ -121,7 +57,13 @@ class PoolCore:
         #: Idle connections, longest idle first (see the class docstring).
         self.idle: list[Entry] = []
         #: Hand out the connection idle longest instead of the most recently used one.
-        self.fifo = False
+        self.fifo = fifo
+        #: Seconds of idleness after which a connection must answer a ping before it is
+        #: handed out (0: every time; infinity: never).
+        self.ping_after_idle = ping_after_idle
+        #: Seconds of idleness after which the ``min_idle`` connections are pinged in the
+        #: background (None: never); an automatic one is set by :meth:`learned_idle_timeout`.
+        self.keepalive = keepalive
         #: Holders in checkout order (dicts keep insertion order): the first is the oldest.
         self.in_use: dict[Entry, None] = {}
         self.waiters: deque[Waiter] = deque()
@@ -143,8 +85,8 @@ class PoolCore:
         self.peak_waiting = 0
         self._rng = rng or random.Random()
         self.backoff = Backoff(self._rng)
-        #: Seconds a connection may live (before jitter), or None for no limit.
-        self.lifetime: float | None = None
+        #: When each connection retires (lifetime, failover, DNS).
+        self.expiry = Expiry(self._rng)
         #: Connections not checked since this moment are pinged before reuse: a disconnect
         #: seen on one connection makes the others of its age suspect.
         self.suspect_before = float("-inf")
@@ -153,11 +95,10 @@ class PoolCore:
         #: Set by a shrink that left more open than now allowed; returned connections then
         #: close until the count fits again.
         self.over_limit = False
-        #: When each server (peer address) was last found read-only (see :meth:`demote`).
-        self.demoted_at: dict[tuple[str, int] | None, float] = {}
         self.last_connect_error: BaseException | None = None
         self.last_connect_error_at = float("-inf")
-        self._next_id = 1
+        #: The number the next new entry gets (ids count from 1 for the pool's life).
+        self.next_id = 1
 
     # -- sizes ---------------------------------------------------------------------------
     @property
@@ -217,7 +158,7 @@ class PoolCore:
         self.counters.connects += 1
         self.counters.closes += 1
         entry.created_at = entry.checked_at = entry.last_used = now
-        self._set_expiry(entry)
+        self.expiry.stamp(entry)
 
     def replaced_held(self, entry: Entry, now: float) -> None:
         """A borrower's dead connection was replaced in place: a renewal whose old
@@ -258,7 +199,7 @@ class PoolCore:
         ):
             self.idle.append(entry)  # the common case, decided without the general rules
             return None, None
-        return self._place(entry, now)
+        return self.place(entry, now)
 
     def discard(self, entry: Entry, retired: bool = False) -> None:
         """Forget a connection taken from the idle list that the shell found unusable (or
@@ -271,7 +212,7 @@ class PoolCore:
             self.counters.discards += 1
         self.counters.closes += 1
 
-    def _place(self, entry: Entry, now: float) -> tuple[Waiter | None, Entry | None]:
+    def place(self, entry: Entry, now: float) -> tuple[Waiter | None, Entry | None]:
         """Route a usable connection: to the oldest waiter, to the idle list, or closed."""
         count = self.total() + 1  # ``entry`` too: it is in no list right now
         if self.closed or count > self.max_size:
@@ -291,30 +232,10 @@ class PoolCore:
         self.idle.append(entry)
         return None, None
 
-    # -- connecting ----------------------------------------------------------------------
-    def _wanted(self) -> int:
-        """Connections needed beyond those already being opened."""
-        demand = len(self.waiters) + max(0, self.min_idle - len(self.idle))
-        return min(
-            demand - self.connecting,
-            self.max_size - self.total(),
-            self.max_connecting - self.connecting,
-        )
-
+    # -- connecting (the rules are poolwarden._core.connecting's) ------------------------
     def opens_wanted(self, now: float) -> int:
-        """Reserve and return how many new connect attempts the shell should start.
-
-        While backing off after a failure, or while the server's storm gate is open, at
-        most one attempt is in flight; the shell's connector waits until
-        ``backoff.retry_at``, and then for the gate, before trying.
-        """
-        if self.closed:
-            return 0
-        wanted = max(0, self._wanted())
-        if self.backoff.holding(now):
-            wanted = min(wanted, 0 if self.connecting else 1)
-        self.connecting += wanted
-        return wanted
+        """Reserve and return how many new connect attempts the shell should start."""
+        return connecting.opens_wanted(self, now)
 
     def connect_succeeded(
         self,
@@ -327,135 +248,118 @@ class PoolCore:
     ) -> ConnectResult:
         """A connect attempt returned ``raw`` (connected to ``peer``, opened for ``host``)
         after ``open_seconds``; file it and say whether to open another."""
-        self.connecting -= 1
-        self.counters.connects += 1
-        if open_seconds is not None:
-            self.create_time.add_unmarked(open_seconds)
-        self.backoff.succeeded()
-        entry = Entry(raw, self._next_id, now, self.generation, probe)
-        entry.peer, entry.host = peer, host
-        self._next_id += 1
-        self._set_expiry(entry)
-        waiter, close = self._place(entry, now)
-        result = ConnectResult(wake=waiter, close=close)
-        if not self.closed and self._wanted() > 0:
-            self.connecting += 1
-            result.again = 0.0
-        return result
+        return connecting.connect_succeeded(self, raw, now, probe, open_seconds, peer, host)
 
     def connect_failed(self, error: BaseException, now: float, retryable: bool) -> ConnectResult:
-        """A connect attempt raised ``error``.
+        """A connect attempt raised ``error``."""
+        return connecting.connect_failed(self, error, now, retryable)
 
-        Waiters keep waiting through errors that retrying may fix (server down, too many
-        connections); for any other error (bad password, unknown database) every waiter
-        receives it now, so nobody sits out the timeout on a mistake only a person can fix.
-        """
-        self.connecting -= 1
-        self.counters.connect_failures += 1
-        cause = error_cause(error)
-        if cause not in self.connect_errors and len(self.connect_errors) >= _MAX_CAUSES:
-            cause = ("other", "")
-        self.connect_errors[cause] = self.connect_errors.get(cause, 0) + 1
-        self.last_connect_error = error
-        self.last_connect_error_at = now
-        delay = self.backoff.failed(now)
-        result = ConnectResult()
-        if not retryable:
-            while self.waiters:
-                waiter = self.waiters.popleft()
-                waiter.error = error
-                result.fail.append(waiter)
-        if not self.closed and self._wanted() > 0:
-            self.connecting += 1
-            result.again = delay
-        return result
-
-    def resume_connecting(self) -> bool:
+    def resume_connecting(
+        self,
+    ) -> bool:
         """After a backoff pause: go on (True), or give the reserved slot back (False)."""
-        self.connecting -= 1  # decide as if starting afresh
-        if not self.closed and self._wanted() > 0:
-            self.connecting += 1
-            return True
-        return False
+        return connecting.resume_connecting(self)
 
-    def abandon_connect(self) -> None:
+    def abandon_connect(
+        self,
+    ) -> None:
         """Give back a reserved connect slot without an attempt (closing, shutting down)."""
-        self.connecting -= 1
+        return connecting.abandon_connect(self)
 
-    # -- liveness ------------------------------------------------------------------------
-    LIFETIME_SHARE = 0.8
-    """Share of the server's idle timeout that an automatic lifetime uses."""
-    LIFETIME_CAP = 3600.0
-    """Longest automatic lifetime: servers with no (or a long) idle timeout still see
-    connections renewed hourly, which spreads load after failovers and bounds leaks."""
-    LIFETIME_JITTER = 0.1
-    """Lifetimes are shortened by up to this share, so connections do not expire together."""
+    # -- lifetimes, failover and DNS (the rules are Expiry's) -----------------------------
+    auto_lifetime = staticmethod(Expiry.auto_lifetime)
 
-    @classmethod
-    def auto_lifetime(cls, server_idle_timeout: float | None) -> float:
-        """The lifetime ``max_lifetime="auto"`` picks for a server idle timeout."""
-        if not server_idle_timeout:
-            return cls.LIFETIME_CAP
-        return min(cls.LIFETIME_CAP, server_idle_timeout * cls.LIFETIME_SHARE)
+    @property
+    def lifetime(self) -> float | None:
+        """Seconds a connection may live (before jitter), or None for no limit."""
+        return self.expiry.lifetime
+
+    def learned_idle_timeout(
+        self, timeout: float | None, lifetime: float | str | None, keepalive: float | str | None
+    ) -> None:
+        """The server's idle timeout for a session (None: it has none) was read on the
+        first connection: the ``"auto"`` ones among the ``lifetime`` and ``keepalive``
+        settings follow from it."""
+        if lifetime == "auto":
+            self.set_lifetime(Expiry.auto_lifetime(timeout))
+        if keepalive == "auto" and timeout:
+            self.keepalive = timeout * Expiry.KEEPALIVE_SHARE
 
     def set_lifetime(self, lifetime: float | None) -> None:
         """Set the lifetime of connections, including those opened before it was known."""
-        self.lifetime = lifetime
+        self.expiry.lifetime = lifetime
         for entry in (*self.idle, *self.in_use):
-            self._set_expiry(entry)
-
-    def _set_expiry(self, entry: Entry) -> None:
-        if self.lifetime is None:
-            entry.expires_at = float("inf")
-        else:
-            share = 1.0 - self._rng.uniform(0.0, self.LIFETIME_JITTER)
-            entry.expires_at = entry.created_at + self.lifetime * share
-
-    # -- servers: failover and DNS ------------------------------------------------------
-    #: Longest spread of the retirement of connections to an address a host name no
-    #: longer resolves to, so that a DNS change does not reconnect the pool in one burst
-    #: (shorter when names are re-resolved more often: done before the next look).
-    MOVE_SPREAD = 10.0
+            self.expiry.stamp(entry)
 
     def demote(self, peer: tuple[str, int] | None, checked_at: float, now: float) -> bool:
-        """The server at ``peer`` was found read-only by a connection last verified at
-        ``checked_at``: every connection to it verified no later retires — idle ones at
-        the next look (checkout or housekeeping), held ones when they come back. Returns
-        False when nothing was left to retire, or an earlier demotion of that server already
-        covered this connection (the other writes in flight at a failover report the same
-        news)."""
-        if checked_at < self.demoted_at.get(peer, float("-inf")):
-            return False
-        self.demoted_at[peer] = now
-        retired = 0
-        for entry in (*self.idle, *self.in_use):
-            if entry.peer == peer and entry.expires_at != float("-inf"):
-                entry.expires_at = float("-inf")
-                retired += 1
-        self.counters.demotions += retired > 0
-        return retired > 0
+        """The server at ``peer`` was found read-only (see :meth:`Expiry.demote`): its
+        connections retire. False if nothing was left to retire."""
+        demoted = self.expiry.demote((*self.idle, *self.in_use), peer, checked_at, now)
+        self.counters.demotions += demoted
+        return demoted
 
     def moved(self, host: str, addresses: set[tuple[str, int]], now: float, spread: float) -> int:
-        """``host`` now resolves to ``addresses``: connections it opened to other addresses
-        retire over the next ``spread`` seconds, like a lifetime. Returns how many were
-        newly scheduled."""
-        count = 0
-        for entry in (*self.idle, *self.in_use):
-            if entry.host != host or entry.peer is None or entry.peer in addresses:
-                continue
-            if entry.expires_at <= now + spread:
-                continue  # retiring within the window already (scheduled by a past look)
-            entry.expires_at = now + self._rng.uniform(0.0, spread)
-            count += 1
+        """``host`` now resolves to ``addresses`` (see :meth:`Expiry.moved`); returns how
+        many connections were newly scheduled to retire."""
+        count = self.expiry.moved((*self.idle, *self.in_use), host, addresses, now, spread)
         self.counters.moved += count
         return count
 
-    def needs_ping(self, entry: Entry, now: float, ping_after_idle: float) -> bool:
+    def needs_ping(self, entry: Entry, now: float) -> bool:
         """Whether an idle connection must answer a ping before it is handed out: it sat
         idle too long for the socket probe alone to vouch for it (a silently dropped
         network path shows nothing locally), or a disconnect since its last check makes
         it suspect."""
-        return now - entry.last_used >= ping_after_idle or entry.checked_at <= self.suspect_before
+        return (
+            now - entry.last_used >= self.ping_after_idle
+            or entry.checked_at <= self.suspect_before
+        )
+
+    def fit(self, entry: Entry, now: float) -> bool:
+        """The quick checks of an idle connection just checked out, without I/O: within its
+        lifetime, not idle so long that it needs a ping, not suspect. (The socket probe,
+        a system call, is the shell's part of the quick checks.)"""
+        return (
+            now < entry.expires_at
+            and now - entry.last_used < self.ping_after_idle
+            and entry.checked_at > self.suspect_before
+        )
+
+    def verdict(self, entry: Entry, now: float) -> Verdict:
+        """What a connection that failed the quick checks needs: ``RETIRE`` (past its
+        lifetime), ``PING`` (see :meth:`needs_ping`) or ``OK`` (only its probe can still
+        condemn it: the shell turns ``PING`` or ``OK`` into ``DEAD_BY_PROBE`` then)."""
+        if now >= entry.expires_at:
+            return Verdict.RETIRE
+        return Verdict.PING if self.needs_ping(entry, now) else Verdict.OK
+
+    def pinged(self, entry: Entry, alive: bool, now: float) -> Verdict:
+        """A checkout's ping of ``entry`` ended: ``OK``, or ``DEAD`` (and every connection
+        not checked since becomes suspect)."""
+        self.counters.pings += 1
+        if alive:
+            self.passed_check(entry, now)
+            return Verdict.OK
+        self.counters.ping_failures += 1
+        self.suspect_all(now)
+        return Verdict.DEAD
+
+    def unfit(self, entry: Entry, verdict: Verdict, now: float) -> Entry | None:
+        """``entry``, checked out, turned out unfit (``verdict``): forget it — the shell
+        closes it, and that checkout did not happen — and check out the next idle one for
+        the same caller, if any."""
+        entry.broken = verdict is not Verdict.RETIRE
+        self.discard(entry, retired=not entry.broken)
+        self.counters.found_dead += entry.broken
+        self.counters.dead_by_probe += verdict is Verdict.DEAD_BY_PROBE
+        return self.checkout(now)
+
+    def wants_refill(self) -> bool:
+        """After a checkout: fewer than ``min_idle`` are idle, none is being opened and
+        there is room for more, so the housekeeper should top the idle ones up."""
+        return (
+            self.min_idle > len(self.idle) and not self.connecting and self.total() < self.max_size
+        )
 
     def suspect_all(self, now: float) -> None:
         """A connection turned out dead: check every connection not checked since."""
@@ -469,59 +373,31 @@ class PoolCore:
     def due_for_maintenance(
         self, now: float, idle_timeout: float | None, keepalive: float | None
     ) -> tuple[list[Entry], list[Entry]]:
-        """Idle connections to retire (past their lifetime, or idle past ``idle_timeout``
-        beyond ``min_idle``) and to ping (the ``min_idle`` that must survive, unused for
-        ``keepalive`` seconds). Both are taken off the idle list.
-
-        Both go by the list's order (longest idle first), whichever end checkouts take
-        from. With FIFO checkouts every connection is used in turn, so none is idle past
-        ``idle_timeout`` until the load falls below one checkout per connection per
-        ``idle_timeout``; then the pool shrinks until that many connections are left."""
-        retire = [e for e in self.idle if now >= e.expires_at]
-        keep = [e for e in self.idle if now < e.expires_at]
-        if idle_timeout is not None:
-            # The front holds the longest idle; keep the last min_idle regardless.
-            spare = max(0, len(keep) - self.min_idle)
-            stale = [e for e in keep[:spare] if now - e.last_used >= idle_timeout]
-            retire += stale
-            keep = [e for e in keep if e not in stale]
-        ping: list[Entry] = []
-        survivors = self.min_idle - self.maintaining  # some may be out being pinged already
-        if keepalive is not None and survivors > 0:
-            ping = [e for e in keep[-survivors:] if now - e.last_used >= keepalive]
-            keep = [e for e in keep if e not in ping]
-        self.idle = keep
-        self.counters.retired += len(retire)
-        self.counters.closes += len(retire)
-        self.maintaining += len(ping)
-        return retire, ping
+        """Idle connections to retire and to ping, taken off the idle list (see
+        :func:`poolwarden._core.maintenance.due_for_maintenance`)."""
+        return maintenance.due_for_maintenance(self, now, idle_timeout, keepalive)
 
     def maintained(
         self, entry: Entry, alive: bool, now: float
     ) -> tuple[Waiter | None, Entry | None]:
         """A keepalive ping ended; file the connection like a returned one."""
         self.maintaining -= 1
+        self.counters.pings += 1
+        self.counters.ping_failures += not alive
         if not alive:
             entry.broken = True
             self.counters.discards += 1
             self.counters.closes += 1
             return None, entry
         self.passed_check(entry, now)
-        return self._place(entry, now)
+        return self.place(entry, now)
 
     def next_maintenance(
         self, now: float, idle_timeout: float | None, keepalive: float | None
     ) -> float | None:
-        """When the earliest idle connection falls due for retirement or a ping. Held
-        connections count for retirement too, so that returning one (which may then sit
-        idle until its lifetime ends) need not wake the housekeeper to re-plan."""
-        due = [e.expires_at for e in (*self.idle, *self.in_use)]
-        if idle_timeout is not None:
-            due += [e.last_used + idle_timeout for e in self.idle[: -self.min_idle or None]]
-        if keepalive is not None and self.min_idle:
-            due += [e.last_used + keepalive for e in self.idle[-self.min_idle :]]
-        finite = [d for d in due if d != float("inf")]
-        return min(finite) if finite else None
+        """When the earliest connection falls due for retirement or a ping (see
+        :func:`poolwarden._core.maintenance.next_maintenance`)."""
+        return maintenance.next_maintenance(self, now, idle_timeout, keepalive)
 
     # -- maintenance ---------------------------------------------------------------------
     def resize(
@@ -543,22 +419,44 @@ class PoolCore:
 
     def leaks_due(self, now: float, threshold: float) -> list[Entry]:
         """Holders past ``threshold`` not reported yet; marks them reported."""
-        due = []
-        for entry in self.in_use:
-            if now - entry.checkout_at < threshold:
-                break  # later holders checked out later still
-            if not entry.leak_reported:
-                entry.leak_reported = True
-                self.counters.leaks += 1
-                due.append(entry)
-        return due
+        return maintenance.leaks_due(self, now, threshold)
 
     def next_leak_check(self, threshold: float) -> float | None:
         """When the next unreported holder crosses ``threshold``."""
-        for entry in self.in_use:
-            if not entry.leak_reported:
-                return entry.checkout_at + threshold
-        return None
+        return maintenance.next_leak_check(self, threshold)
+
+    def drain_idle(self) -> list[Entry]:
+        """Take every idle connection for closing (the pool stays open)."""
+        idle, self.idle = self.idle, []
+        self.counters.closes += len(idle)
+        return idle
+
+    def reset_done(self, reusable: bool) -> None:
+        """A returned connection was reset (rollback or session reset); ``reusable``: it
+        worked."""
+        self.counters.resets += 1
+        self.counters.reset_failures += not reusable
+
+    def reclaim(self, entry: Entry) -> bool:
+        """A proxy was garbage-collected holding ``entry``: True if the entry is still this
+        pool's to take back (counted as reclaimed, and as a leak unless reported)."""
+        if entry.generation != self.generation or entry not in self.in_use:
+            return False
+        self.counters.reclaimed += 1
+        if not entry.leak_reported:
+            self.counters.leaks += 1
+        return True
+
+    def wrong_role(self, peers: Iterable[tuple[str, int] | None], now: float) -> None:
+        """A connect reached servers of the wrong role (``peers``): count it, and retire
+        what the pool still holds on them (their old connections)."""
+        self.counters.wrong_role += 1
+        for peer in peers:
+            self.demote(peer, now, now)
+
+    def storm_waited(self) -> None:
+        """A connect attempt waited at the server's storm gate."""
+        self.counters.storm_waits += 1
 
     def close(self) -> tuple[list[Entry], list[Waiter]]:
         """Close the pool: return idle connections to close and waiters to fail."""
@@ -586,48 +484,10 @@ class PoolCore:
         return next(iter(self.in_use), None)
 
     def metrics_reading(self, since: SampleCursor) -> MetricsReading:
-        """Gauges, counters and the time samples recorded after ``since``: O(new samples),
-        no sorting, so that a metrics reader holds the lock only briefly."""
-        hold, hold_lost = self.hold_time.since(since.hold)
-        wait, wait_lost = self.wait_time.since(since.wait)
-        create, create_lost = self.create_time.since(since.create)
-        return MetricsReading(
-            idle=len(self.idle),
-            used=len(self.in_use),
-            pending=len(self.waiters),
-            max_size=self.max_size,
-            pool_size=self.pool_size,
-            min_idle=self.min_idle,
-            counters=replace(self.counters),
-            connect_errors=dict(self.connect_errors),
-            cursor=SampleCursor(
-                self.hold_time.count, self.wait_time.count, self.create_time.count, self.checkouts
-            ),
-            hold=hold,
-            hold_lost=hold_lost,
-            wait=wait,
-            wait_lost=wait_lost,
-            create=create,
-            create_lost=create_lost,
-        )
+        """Gauges, counters and the time samples recorded after ``since`` (see
+        :mod:`poolwarden._core.readings`)."""
+        return readings.metrics_reading(self, since)
 
     def snapshot(self) -> PoolStats:
         """Sizes, counters and time summaries as one immutable value."""
-        in_use = len(self.in_use)
-        return PoolStats(
-            **asdict(self.counters),
-            pool_size=self.pool_size,
-            max_overflow=self.max_overflow,
-            min_idle=self.min_idle,
-            idle=len(self.idle),
-            in_use=in_use,
-            waiting=len(self.waiters),
-            connecting=self.connecting,
-            overflow=max(0, len(self.idle) + in_use - self.pool_size),
-            peak_in_use=self.peak_in_use,
-            peak_waiting=self.peak_waiting,
-            checkouts=self.checkouts,
-            checkins=self.checkins,
-            wait_time=self.wait_time.summary(events=self.checkouts),
-            hold_time=self.hold_time.summary(),
-        )
+        return readings.snapshot(self)

@@ -10,7 +10,7 @@ __all__ = ["register"]
 
 
 class _ForkAware(Protocol):
-    def _after_fork(self) -> None: ...
+    def after_fork(self) -> None: ...
 
 
 _pools: weakref.WeakSet[_ForkAware] = weakref.WeakSet()
@@ -23,7 +23,7 @@ def register(pool: _ForkAware) -> None:
 
 def _after_fork_in_child() -> None:
     for pool in list(_pools):
-        pool._after_fork()
+        pool.after_fork()
 
 
 if hasattr(os, "register_at_fork"):

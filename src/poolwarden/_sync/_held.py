@@ -14,19 +14,20 @@ that its uncommitted work is gone (:class:`~poolwarden.ConnectionLost`).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from .._core import PoolCore
 from .._core.entry import Entry
+from .._core.held import HeldAction, held_action, needs_probe
 from .._core.messages import lost_error
 from ..adapters import Adapter
+from ..adapters.base import BaseAdapter
 from ..errors import ConnectionLost
 from ._compat import bounded_ping
-from ._io import ConnectionIO
+from ._rules import ServerRules
+from ._shared import Shared
 
-__all__ = ["HeldVerdict", "Holders", "check_held"]
+__all__ = ["HeldConnections", "HeldVerdict", "check_held", "restore_settings"]
 
 log = logging.getLogger("poolwarden")
 
@@ -69,62 +70,105 @@ def check_held(
     return error, open_transaction
 
 
-class Holders:
-    """Mixin of :class:`~poolwarden.Pool`: what its proxies ask about the connections
-    their borrowers hold."""
+def restore_settings(
+    adapter: Adapter, raw: Any, autocommit: bool | None, applied: dict[str, Any] | None
+) -> None:
+    """Give ``raw``, which replaced a dead connection in a borrower's hands, what the
+    borrower had: ``autocommit`` as the server last reported it on the dead one, and the
+    attributes set through the proxy (``applied``)."""
+    if autocommit is not None and adapter.known_autocommit(raw) != autocommit:
+        adapter.set_autocommit(raw, autocommit)
+    for name, value in (applied or {}).items():
+        if name == "autocommit":
+            adapter.set_autocommit(raw, value)
+        else:
+            adapter.set_attribute(raw, name, value)
 
-    _core: PoolCore
-    _io: ConnectionIO
-    _lock: threading.Lock
-    _now: Callable[[], float]
-    _server_idle_timeout: float | None
 
-    def _held_verdict(self, entry: Entry, used: bool) -> HeldVerdict | None:
-        """Is the connection a borrower kept unused dead? (See ``_held.check_held``.)"""
-        io = self._io
-        return check_held(io.adapter, entry.raw, entry.probe, used, io.validation_timeout)
+class HeldConnections:
+    """What a pool's proxies ask about the connections their borrowers hold."""
 
-    def _held_lost(
-        self, entry: Entry, idle: float, open_transaction: bool, session_changed: bool
+    def __init__(self, shared: Shared, rules: ServerRules) -> None:
+        self._shared = shared
+        self._rules = rules
+
+    def check(
+        self, entry: Entry, used: bool, session_changed: bool, ending: bool, lost: str | None
+    ) -> tuple[HeldAction, BaseException | None]:
+        """What to do with the connection a borrower kept unused (see
+        :func:`poolwarden._core.held.held_action`), and the driver's error if it is dead.
+        ``used``: statements ran since the last commit or rollback; ``ending``: the
+        borrower is rolling back; ``lost``: the message of a ConnectionLost already
+        raised on it (None: none)."""
+        io = self._shared.io
+        error: BaseException | None = None
+        dead = open_transaction = False
+        if needs_probe(already_lost=lost is not None, broken=entry.broken):
+            timeout = io.validation_timeout
+            verdict = check_held(io.adapter, entry.raw, entry.probe, used, timeout)
+            if verdict is not None:
+                dead, (error, open_transaction) = True, verdict
+        action = held_action(
+            dead=dead,
+            open_transaction=open_transaction,
+            session_changed=session_changed,
+            ending=ending,
+            # The proxy's rollback() is only ever the borrower's, who keeps the session.
+            session_outlives_rollback=True,
+            already_lost=lost is not None,
+            broken=entry.broken,
+        )
+        return action, error
+
+    def lost(
+        self,
+        idle: float,
+        open_transaction: bool,
+        session_changed: bool,
+        adapter: BaseAdapter | None = None,
+        entry: Entry | None = None,
     ) -> ConnectionLost:
         """A held connection died with a transaction open, or with session state a new
-        connection would lack: it is closed when it comes back, older idle ones become
-        suspect, and the borrower gets this error."""
-        entry.broken = True
-        with self._lock:
-            self._core.lost_held(self._now())
-        log.warning(
-            "connection #%d, checked out at %s, was lost after %.1f s unused, with %s",
-            entry.id,
-            entry.site(),
-            idle,
-            "a transaction open" if open_transaction else "its session state changed",
-        )
+        connection would lack: count it (older idle connections become suspect) and
+        return the error its borrower gets. ``adapter``: the driver's, when the pool's
+        own adapter speaks for another kind of object (SQLAlchemy's records); ``entry``:
+        the connection's, to log the loss with where it was checked out (SQLAlchemy
+        reports it itself, as a disconnect)."""
+        shared = self._shared
+        if entry is not None:
+            log.warning(
+                "connection #%d, checked out at %s, was lost after %.1f s unused, with %s",
+                entry.id,
+                entry.site(),
+                idle,
+                "a transaction open" if open_transaction else "its session state changed",
+            )
+        with shared.lock:
+            shared.core.lost_held(shared.now())
         return lost_error(
-            self._io.adapter, idle, self._server_idle_timeout, open_transaction, session_changed
+            adapter or shared.io.adapter,
+            idle,
+            self._rules.server_idle_timeout,
+            open_transaction,
+            session_changed,
         )
 
-    def _replace_held(self, entry: Entry) -> Any:
+    def replace(self, entry: Entry) -> Any:
         """Put a new connection into the dead one's place, in the borrower's hands: the
         same slot, so no other borrower waits for it. Returns the new driver connection;
         if connecting fails, the error propagates and the entry is closed on return."""
+        shared = self._shared
         entry.broken = True
-        opened = self._io.open()
+        opened = shared.io.open()
         raw = opened.raw
-        now = self._now()
-        with self._lock:
+        now = shared.now()
+        with shared.lock:
             dead, entry.raw, entry.probe, entry.broken = entry.raw, raw, opened.probe, False
             entry.peer, entry.host = opened.peer, opened.host
-            self._core.replaced_held(entry, now)
+            shared.core.replaced_held(entry, now)
         log.info("connection #%d died while held unused and was replaced", entry.id)
         try:  # last: an interruption here leaves the books right, only a socket to collect
-            self._io.adapter.discard(dead, "held connection found dead")
+            shared.io.adapter.discard(dead, "held connection found dead")
         except Exception as exc:
             log.debug("discarding connection #%d failed: %r", entry.id, exc)
         return raw
-
-    def _suspect_others(self) -> None:
-        """A borrower's operation hit a disconnect: ping every idle connection checked
-        before now before it is handed out (instead of reconnecting them all at once)."""
-        with self._lock:
-            self._core.suspect_all(self._now())

@@ -18,7 +18,7 @@ log = logging.getLogger("poolwarden")
 
 
 class _Maintained(Protocol):
-    def _housekeep(self) -> float | None:
+    def housekeep(self) -> float | None:
         """Do what is due; return seconds until something is due next (None: nothing)."""
         ...
 
@@ -66,7 +66,7 @@ class Housekeeper:
             if pool is None:
                 return
             try:
-                delay = pool._housekeep()
+                delay = pool.housekeep()
             except Exception:
                 log.exception("poolwarden housekeeping failed; retrying in %s s", self.MAX_SLEEP)
                 delay = None

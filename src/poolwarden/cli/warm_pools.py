@@ -130,7 +130,7 @@ def _warm_up(pool: Pool, size: int, until: float) -> str | None:
     if failure is None and (failures or None in opened):
         # Out of time with checkouts still waiting (a slow machine): a refused connect
         # meanwhile says more than the time. The pool is this run's own.
-        failure = pool._core.last_connect_error
+        failure = pool.engine.last_connect_error
     if failure is not None:  # the connects failed: say what the server said
         return f"opening its {size} connection(s) failed: {driver_message(failure)}"
     if failures or None in opened:

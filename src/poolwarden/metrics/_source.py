@@ -99,7 +99,7 @@ class PoolMetrics:
             if pool is None:
                 return None
             before = self._cursor
-            reading = pool._read_metrics(before)
+            reading = pool.engine.metrics_reading(before)
             now = reading.cursor
             # Checkouts that found a connection idle record no wait sample: they are the
             # zeros. A checkout undone meanwhile (its connection found dead) can make the
@@ -175,7 +175,7 @@ def default_name(target: Any, pool: Pool | AsyncPool) -> str:
     or the pool's URL (never the user or password); else the pool's own name."""
     url = getattr(getattr(target, "sync_engine", target), "url", None)
     if url is None:
-        url = getattr(pool._adapter, "url", None)
+        url = getattr(pool.engine.adapter, "url", None)
     host = getattr(url, "host", None)
     if not host:
         return pool.name

@@ -16,11 +16,11 @@ from typing import Any
 import greenlet
 from sqlalchemy.util.concurrency import await_only, in_greenlet
 
+from .._async._engine import AsyncPoolEngine
 from .._async._held import HeldVerdict, check_held
-from .._async._pool import AsyncPool
 from .._core.entry import Entry
 from ._frames import user_frame
-from ._held import HeldState
+from ._held import HeldHooks
 from ._pool import WardenPool
 from ._queue import ConnectionQueue
 from ._records import AsyncRecordAdapter
@@ -67,16 +67,22 @@ class AsyncWardenPool(WardenPool):
         # and idle connections beyond the working set need no ping and may be retired.
         super().__init__(creator, pool_size, max_overflow, timeout, use_lifo, **kw)
 
-    _pool: ConnectionQueue[AsyncPool, AsyncRecordAdapter]  # type: ignore[assignment]
+    _pool: ConnectionQueue[AsyncPoolEngine, AsyncRecordAdapter]  # type: ignore[assignment]
 
     def _record_adapter(self, label: str, checkout_checks: bool) -> AsyncRecordAdapter:  # type: ignore[override]
         return AsyncRecordAdapter(self, label, checkout_checks)
 
-    def _inner_pool(self, creator: Any, records: Any, label: str, **kwargs: Any) -> AsyncPool:  # type: ignore[override]
-        return AsyncPool(creator, adapter=records, name=f"AsyncWardenPool {label}", **kwargs)
+    def _inner_engine(  # type: ignore[override]
+        self, creator: Any, records: Any, label: str, fifo: bool
+    ) -> AsyncPoolEngine:
+        name = f"AsyncWardenPool {label}"
+        return AsyncPoolEngine(creator, self._settings, adapter=records, name=name, fifo=fifo)
+
+    def _held_hooks(self, engine: Any, records: Any) -> HeldHooks:
+        return AsyncHeldHooks(engine, records)
 
     @property
-    def _warden(self) -> AsyncPool:  # type: ignore[override]
+    def _warden(self) -> AsyncPoolEngine:  # type: ignore[override]
         return self._pool.warden
 
     @property
@@ -88,49 +94,31 @@ class AsyncWardenPool(WardenPool):
         # rest (waiting, a ping, replacing a dead one) goes through await_only. Stepping
         # that coroutine here instead would run its nested greenlet_spawn calls (closing a
         # dead record) under this greenlet, whose switches then cross when it waits.
-        warden = self._warden
-        frame = user_frame(_awaiting_frame())
-        entry, now, fit = warden._take_idle(frame)
-        if entry is None or not fit:
-            entry = await_only(warden._checkout_slowly(entry, None, now, frame))
-        if warden._core.min_idle or warden._leak_threshold is not None:
-            warden._after_checkout(entry, now, frame)
-        return entry
+        engine = self._warden
+        got = engine.checkout_nowait(user_frame(_awaiting_frame()))
+        if isinstance(got, Entry):
+            return got
+        return await_only(engine.finish_checkout(got, None))
 
     def _checkin_entry(self, entry: Entry) -> None:
-        warden = self._warden
-        if in_greenlet() and warden._release_needs_io(entry):
-            await_only(warden._release(entry))
+        engine = self._warden
+        if in_greenlet() and engine.release_needs_io(entry):
+            await_only(engine.release(entry))
             return
         # The usual return needs no I/O, only a waiter woken: filed here, without a trip
         # through the event loop. (From the garbage collector, outside any greenlet,
         # SQLAlchemy has already detached the record from its connection.)
-        close = warden._file_untouched(entry)
+        close = engine.file_release(entry)
         if close is None:
             return
         if in_greenlet():
-            await_only(warden._close_and_refill(close))
+            await_only(engine.close_and_refill(close))
         else:
             close.raw.close()
 
-    def _held_state(self, entry: Entry) -> HeldState:
-        warden, records = self._pool.warden, self._pool.records
-        check_after = warden._held_check_after
-        return HeldState(entry, check_after, records.driver.needs_rollback, records._inner)
-
-    def _held_inner(self, dbapi_connection: Any) -> Any:
-        return self._records._inner(dbapi_connection)
-
-    def _held_verdict(self, conn: Any, probe: Any, used: bool) -> HeldVerdict | None:
-        timeout = self._warden._io.validation_timeout
-        return await_only(check_held(self._records.driver, conn, probe, used, timeout))
-
-    def _held_set_autocommit(self, conn: Any, value: bool) -> None:
-        await_only(self._records.driver.set_autocommit(conn, value))
-
     def dispose(self) -> None:
         """Close the idle connections; checked-out ones stay usable."""
-        await_only(self._warden._close_idle())
+        await_only(self._warden.close_idle())
         self.logger.info("Pool disposed. %s", self.status())
 
     def close(self) -> None:
@@ -139,3 +127,22 @@ class AsyncWardenPool(WardenPool):
 
     def __repr__(self) -> str:
         return f"<AsyncWardenPool {self._warden!r}>"
+
+
+class AsyncHeldHooks(HeldHooks):
+    """The held-connection check's questions, answered by the asyncio driver through
+    ``await_only`` (the check runs in SQLAlchemy's greenlet)."""
+
+    def __init__(self, engine: Any, records: Any) -> None:
+        super().__init__(engine, records)
+        self.unwrap = records.inner
+
+    def inner(self, dbapi_connection: Any) -> Any:
+        return self._records.inner(dbapi_connection)
+
+    def verdict(self, conn: Any, probe: Any, used: bool) -> HeldVerdict | None:
+        timeout = self._engine.validation_timeout
+        return await_only(check_held(self._records.driver, conn, probe, used, timeout))
+
+    def set_autocommit(self, conn: Any, value: bool) -> None:
+        await_only(self._records.driver.set_autocommit(conn, value))

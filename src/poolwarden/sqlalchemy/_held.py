@@ -22,19 +22,61 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.pool.base import _ConnectionFairy
 
-from .._core.messages import lost_error
+from .._core.held import HeldAction, held_action
+from .._sync._held import HeldVerdict, check_held
 
 if TYPE_CHECKING:
     from sqlalchemy.pool.base import _ConnectionRecord
 
     from .._core.entry import Entry
-    from ._pool import WardenPool
 
-__all__ = ["HeldState", "WardenFairy", "driver_connection"]
+__all__ = ["HeldHooks", "HeldState", "WardenFairy", "driver_connection"]
 
 
 #: ``time.monotonic``, read twice per request: one global lookup instead of two.
 _monotonic = time.monotonic
+
+
+class HeldHooks:
+    """What :class:`WardenFairy`'s check asks of its pool: the driver's view of a record's
+    connection, the verdict on it, and the books. One per pool; ``AsyncWardenPool``'s
+    subclass reaches the asyncio driver through ``await_only``."""
+
+    #: The driver's connection inside SQLAlchemy's (None: the DB-API connection is it).
+    unwrap: Callable[[Any], Any] | None = None
+
+    def __init__(self, engine: Any, records: Any) -> None:
+        self._engine = engine
+        self._records = records
+
+    @property
+    def driver(self) -> Any:
+        """The driver's adapter (known from the first connection)."""
+        return self._records.driver
+
+    def inner(self, dbapi_connection: Any) -> Any:
+        """The connection the driver's adapter speaks about."""
+        return dbapi_connection
+
+    def verdict(self, conn: Any, probe: Any, used: bool) -> HeldVerdict | None:
+        """Is the held connection ``conn`` dead? (See ``poolwarden._sync._held``.)"""
+        timeout = self._engine.validation_timeout
+        return check_held(self._records.driver, conn, probe, used, timeout)
+
+    def set_autocommit(self, conn: Any, value: bool) -> None:
+        """Set the driver connection's autocommit (as the dead one had it)."""
+        self._records.driver.set_autocommit(conn, value)
+
+    def lost(self, idle: float, open_transaction: bool, session_changed: bool) -> Exception:
+        """Count the loss, and the ConnectionLost its statement raises."""
+        driver = self._records.driver
+        return self._engine.held_lost(idle, open_transaction, session_changed, driver)  # type: ignore[no-any-return]
+
+    def renewed(self, entry: Entry, record: _ConnectionRecord, held: bool = False) -> None:
+        """``record`` holds a new connection (SQLAlchemy reconnected it in place, or the
+        held-connection check replaced a dead one): probe its socket, start its life."""
+        self._records.connected(record)
+        self._engine.renewed(entry, held)
 
 
 class HeldState:
@@ -44,6 +86,7 @@ class HeldState:
     __slots__ = (
         "check_after",
         "entry",
+        "hooks",
         "inner",
         "last_op",
         "needs_rollback",
@@ -56,9 +99,11 @@ class HeldState:
         entry: Entry,
         check_after: float,
         needs_rollback: Callable[[Any], bool],
-        inner: Callable[[Any], Any] | None,
+        hooks: HeldHooks,
     ):
         self.entry = entry
+        #: What the check asks of the pool (and, through it, of the driver).
+        self.hooks = hooks
         #: The pool's ``held_check_after`` (fixed for its life), read on every statement.
         self.check_after = check_after
         #: The driver adapter's ``needs_rollback`` (the driver is known from the first
@@ -66,7 +111,7 @@ class HeldState:
         self.needs_rollback = needs_rollback
         #: The driver's connection in SQLAlchemy's adapter around an asyncio driver's
         #: (None: the DB-API connection is the driver's).
-        self.inner = inner
+        self.inner = hooks.unwrap
         #: When the last statement or transaction end started, or the connection was
         #: checked out if later (monotonic seconds): the start of the current pause. Set
         #: at every checkout, with ``used``.
@@ -141,10 +186,10 @@ class WardenFairy(_ConnectionFairy):
         if record is None or raw is None or record.dbapi_connection is not raw:
             return False  # detached from the pool, or invalidated: the holder's own now
         state = self._held
-        pool: WardenPool = self._pool  # type: ignore[assignment]
-        warden, driver = pool._warden, pool._records.driver
-        inner = pool._held_inner(raw)
-        verdict = pool._held_verdict(inner, state.entry.probe, state.used)
+        hooks = state.hooks
+        driver = hooks.driver
+        inner = hooks.inner(raw)
+        verdict = hooks.verdict(inner, state.entry.probe, state.used)
         if verdict is None:
             return False
         error, open_transaction = verdict
@@ -159,13 +204,19 @@ class WardenFairy(_ConnectionFairy):
             # Settings changed on the driver's connection itself, out of the proxy's sight.
             or driver.session_state(inner) != session_state_at_connect(record)
         )
-        if (open_transaction or session_changed) and not ending:
+        action = held_action(
+            dead=True,
+            open_transaction=open_transaction,
+            session_changed=session_changed,
+            ending=ending,
+            # SQLAlchemy's rollback is also its reset at Connection.close(), where the
+            # session ends: see poolwarden._core.held.
+            session_outlives_rollback=False,
+        )
+        if action is not HeldAction.REPLACE:  # LOST_TRANSACTION or LOST_SESSION
             idle = now - state.last_op
-            with warden._lock:
-                warden._core.lost_held(now)
-            raise lost_error(
-                driver, idle, warden._server_idle_timeout, open_transaction, session_changed
-            ) from error
+            lost = action is HeldAction.LOST_TRANSACTION
+            raise hooks.lost(idle, lost, session_changed) from error
         self._replace(record, error, driver.known_autocommit(inner))
         return True
 
@@ -177,14 +228,14 @@ class WardenFairy(_ConnectionFairy):
         connection holding it, which needs to know nothing. ``autocommit``: the dead
         connection's, as the server last reported it, given to the new one."""
         state = self._held
-        pool: WardenPool = self._pool  # type: ignore[assignment]
+        hooks = state.hooks
         record.invalidate(error)
         self.dbapi_connection = raw = record.get_connection()
         state.used = state.session_changed = False
-        pool._renewed(state.entry, record, held=True)
-        inner = pool._held_inner(raw)
-        if autocommit is not None and pool._records.driver.known_autocommit(inner) != autocommit:
-            pool._held_set_autocommit(inner, autocommit)  # a SET autocommit statement's
+        hooks.renewed(state.entry, record, held=True)
+        inner = hooks.inner(raw)
+        if autocommit is not None and hooks.driver.known_autocommit(inner) != autocommit:
+            hooks.set_autocommit(inner, autocommit)  # a SET autocommit statement's
 
     # -- everything else is the driver's --------------------------------------------------
     def __getattr__(self, name: str) -> Any:

@@ -13,12 +13,12 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.pool.base import PoolProxiedConnection, _ConnectionFairy, _ConnectionRecord
 
 from .._core.entry import Entry
+from .._core.settings import PoolSettings
 from .._core.stats import PoolStats
-from .._sync._held import HeldVerdict, check_held
-from .._sync._pool import Pool
+from .._sync._engine import PoolEngine
 from ..errors import PoolTimeout
 from ._frames import CallerFinder
-from ._held import HeldState, WardenFairy
+from ._held import HeldHooks, HeldState, WardenFairy
 from ._queue import ConnectionQueue
 from ._records import RecordAdapter
 
@@ -91,7 +91,7 @@ class WardenPool(QueuePool):
     _sqla_logger_namespace = "sqlalchemy.pool.impl.WardenPool"
 
     #: The connections, where QueuePool keeps its queue (see ``ConnectionQueue``).
-    _pool: ConnectionQueue[Pool, RecordAdapter]  # type: ignore[assignment]
+    _pool: ConnectionQueue[PoolEngine, RecordAdapter]  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -151,10 +151,8 @@ class WardenPool(QueuePool):
         label = self._orig_logging_name or (f"{dialect}+{driver}" if dialect else "sqlalchemy")
         # With pre-ping, SQLAlchemy's ping is the check at checkout, as with QueuePool.
         records = self._record_adapter(label, checkout_checks=not pre_ping)
-        warden = self._inner_pool(
-            creator,
-            records,
-            label,
+        #: The inner engine's settings: QueuePool's arguments in poolwarden's terms.
+        self._settings = PoolSettings(
             pool_size=pool_size or UNLIMITED,
             max_overflow=UNLIMITED if self._max_overflow == -1 else max_overflow,
             timeout=timeout,
@@ -174,21 +172,27 @@ class WardenPool(QueuePool):
             role=role,
         )
         # QueuePool's order (FIFO unless use_lifo); poolwarden.Pool's own default is LIFO.
-        warden._core.fifo = not use_lifo
-        self._pool = ConnectionQueue(warden, records, pool_size, use_lifo)
-        self._held_checks = warden._held_check_after != math.inf
+        engine = self._inner_engine(creator, records, label, not use_lifo)
+        self._pool = ConnectionQueue(engine, records, pool_size, use_lifo)
+        self._held_checks = engine.held_check_after != math.inf
+        self._hooks = self._held_hooks(engine, records)
 
     def _record_adapter(self, label: str, checkout_checks: bool) -> RecordAdapter:
         """How the inner pool makes, checks and closes SQLAlchemy connection records."""
         return RecordAdapter(self, label, checkout_checks)
 
-    def _inner_pool(self, creator: Any, records: Any, label: str, **kwargs: Any) -> Pool:
-        """The poolwarden pool deciding who gets which record."""
-        return Pool(creator, adapter=records, name=f"WardenPool {label}", **kwargs)
+    def _inner_engine(self, creator: Any, records: Any, label: str, fifo: bool) -> PoolEngine:
+        """The poolwarden engine deciding who gets which record."""
+        name = f"WardenPool {label}"
+        return PoolEngine(creator, self._settings, adapter=records, name=name, fifo=fifo)
+
+    def _held_hooks(self, engine: Any, records: Any) -> HeldHooks:
+        """What the held-connection check of this pool's proxies asks of the pool."""
+        return HeldHooks(engine, records)
 
     @property
-    def _warden(self) -> Pool:
-        """The poolwarden pool deciding who gets which record."""
+    def _warden(self) -> PoolEngine:
+        """The poolwarden engine deciding who gets which record."""
         return self._pool.warden
 
     @property
@@ -200,7 +204,7 @@ class WardenPool(QueuePool):
     def _overflow(self) -> int:  # type: ignore[override]
         """Connections open or being opened beyond ``pool_size`` (negative while below it),
         as QueuePool counts them."""
-        return self._pool.warden._core.total() - self._size
+        return self._pool.warden.sizes().open - self._size
 
     # -- checkout and checkin ------------------------------------------------------------
     def connect(self) -> PoolProxiedConnection:
@@ -229,15 +233,15 @@ class WardenPool(QueuePool):
 
     def _held_state(self, entry: Entry) -> HeldState:
         """What the checkouts of ``entry``'s record know about its use (made once)."""
-        warden, driver = self._pool.warden, self._pool.records.driver
-        return HeldState(entry, warden._held_check_after, driver.needs_rollback, None)
+        engine, driver = self._pool.warden, self._pool.records.driver
+        return HeldState(entry, engine.held_check_after, driver.needs_rollback, self._hooks)
 
     def _checkout_entry(self) -> Entry:
         """Check out an entry for whoever called ``connect``."""
-        return self._pool.warden._acquire(None, _CALLERS.frame())
+        return self._pool.warden.checkout(None, _CALLERS.frame())
 
     def _checkin_entry(self, entry: Entry) -> None:
-        self._pool.warden._release(entry)
+        self._pool.warden.release(entry)
 
     def _do_get(self) -> _ConnectionRecord:
         try:
@@ -266,14 +270,13 @@ class WardenPool(QueuePool):
     def _renewed(self, entry: Entry, record: _ConnectionRecord, held: bool = False) -> None:
         """``record`` holds a new connection (SQLAlchemy reconnected it in place, or the
         held-connection check replaced a dead one): probe its socket, start its life."""
-        self._pool.records.connected(record)
-        self._pool.warden._renewed(entry, held)
+        self._hooks.renewed(entry, record, held)
 
     def _dbapi_error(self, exc: BaseException, connection: Any) -> None:
         """A statement on ``connection`` (an engine Connection) raised ``exc``: tell the
         pool if it says the server became read-only (a failover)."""
         warden = self._warden
-        if warden._io.role != "primary" or connection is None:
+        if warden.role != "primary" or connection is None:
             return
         try:
             fairy = connection.connection
@@ -285,20 +288,7 @@ class WardenPool(QueuePool):
             return
         verdict = self._records.read_only_error(exc, record)
         if verdict is not None:
-            warden._read_only_seen(entry, exc, verdict)
-
-    # -- what WardenFairy asks of the driver (AsyncWardenPool's answers are awaited) ------
-    def _held_inner(self, dbapi_connection: Any) -> Any:
-        """The connection the driver's adapter speaks about."""
-        return dbapi_connection
-
-    def _held_verdict(self, conn: Any, probe: Any, used: bool) -> HeldVerdict | None:
-        """Is the held connection ``conn`` dead? (See ``poolwarden._sync._held.check_held``.)"""
-        timeout = self._warden._io.validation_timeout
-        return check_held(self._records.driver, conn, probe, used, timeout)
-
-    def _held_set_autocommit(self, conn: Any, value: bool) -> None:
-        self._records.driver.set_autocommit(conn, value)
+            warden.read_only_seen(entry, exc, verdict)
 
     # -- QueuePool's public methods ------------------------------------------------------
     def recreate(self) -> WardenPool:
@@ -317,7 +307,7 @@ class WardenPool(QueuePool):
 
     def dispose(self) -> None:
         """Close the idle connections; checked-out ones stay usable, as with QueuePool."""
-        self._warden._close_idle()
+        self._warden.close_idle()
         self.logger.info("Pool disposed. %s", self.status())
 
     def status(self) -> str:
@@ -334,10 +324,10 @@ class WardenPool(QueuePool):
         return self._timeout  # None for no limit, as QueuePool's
 
     def checkedin(self) -> int:
-        return len(self._warden._core.idle)
+        return self._warden.sizes().idle
 
     def checkedout(self) -> int:
-        return len(self._warden._core.in_use)
+        return self._warden.sizes().in_use
 
     def overflow(self) -> int:
         """Connections beyond ``pool_size`` (negative while below it, as QueuePool's)."""

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ConnectionQueue"]
 
-#: The poolwarden pool (``Pool`` or ``AsyncPool``) and its record adapter.
+#: The poolwarden engine (``PoolEngine`` or ``AsyncPoolEngine``) and its record adapter.
 W = TypeVar("W")
 R = TypeVar("R")
 
@@ -40,21 +40,17 @@ class ConnectionQueue(Generic[W, R]):
     @property
     def queue(self) -> deque[_ConnectionRecord]:
         """The idle records, the next to be handed out first (a copy)."""
-        idle = [entry.raw for entry in self._core.idle]
+        idle = self.warden.idle_connections()  # type: ignore[attr-defined]
         # PoolCore keeps them longest idle first; LIFO hands out from the other end.
         return deque(reversed(idle) if self.use_lifo else idle)
 
-    @property
-    def _core(self) -> Any:
-        return self.warden._core  # type: ignore[attr-defined]
-
     def qsize(self) -> int:
         """How many records are idle."""
-        return len(self._core.idle)
+        return self.warden.sizes().idle  # type: ignore[attr-defined, no-any-return]
 
     def empty(self) -> bool:
         """True when no record is idle."""
-        return not self._core.idle
+        return self.qsize() == 0
 
     def full(self) -> bool:
         """True when ``maxsize`` records are idle (never, without a limit)."""

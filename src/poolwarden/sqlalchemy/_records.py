@@ -56,7 +56,7 @@ class _RecordQuestions(BaseAdapter):
         conn = record.dbapi_connection
         if conn is not None:
             if self._known is None:
-                self._known = self._recognise(self._inner(conn))
+                self._known = self._recognise(self.inner(conn))
             self.connected(record)
         return record
 
@@ -73,14 +73,14 @@ class _RecordQuestions(BaseAdapter):
     def _recognise(self, conn: Any) -> BaseAdapter:
         raise NotImplementedError
 
-    def _inner(self, dbapi_connection: Any) -> Any:
+    def inner(self, dbapi_connection: Any) -> Any:
         """The connection the driver's adapter speaks about."""
         return dbapi_connection
 
     def _conn(self, raw: Any) -> Any:
         """The driver connection in record ``raw``, or None while the record is empty."""
         conn = raw.dbapi_connection
-        return None if conn is None else self._inner(conn)
+        return None if conn is None else self.inner(conn)
 
     def _rules(self) -> BaseAdapter:
         return self._known or BaseAdapter(None, lambda: None)
@@ -192,7 +192,7 @@ class AsyncRecordAdapter(_RecordQuestions, AsyncAdapter):
     def _recognise(self, conn: Any) -> BaseAdapter:
         return async_for_connection(conn, lambda: None)
 
-    def _inner(self, dbapi_connection: Any) -> Any:
+    def inner(self, dbapi_connection: Any) -> Any:
         # SQLAlchemy's adapter around the asyncio driver's connection.
         return getattr(dbapi_connection, "driver_connection", dbapi_connection)
 
