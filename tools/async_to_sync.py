@@ -1,8 +1,18 @@
 #!/usr/bin/env python
-"""Generate the sync modules of poolwarden's I/O shell from their asyncio sources.
+"""Generate the sync modules of poolwarden's I/O shell, and the sync copies of the pool
+tests written once for both pools, from their asyncio sources.
 
-    python tools/async_to_sync.py            # (re)write src/poolwarden/_sync/<name>.py
-    python tools/async_to_sync.py --check    # CI: exit 1, with a diff, if one is stale
+    python tools/async_to_sync.py            # (re)write every <output dir>/<name>.py
+    python tools/async_to_sync.py --check    # CI: exit 1, saying why, if anything is stale
+    python tools/async_to_sync.py FILE...    # only these async sources
+
+Each pair in PAIRS maps a source dir to an output dir: the package's shell
+(``src/poolwarden/_async`` -> ``_sync``) and the tests' (``tests/<tier>/_async`` ->
+``_sync``). ``--check`` fails when an output differs from what its source gives, when an
+output dir holds a file that is neither generated from a current source nor hand-written
+(the pair's ``skip`` list) -- say a module left behind by a renamed source -- and, over
+all sources, when a rule of NAMES or PHRASES no longer matches anything (a dead rule hides
+the next rename that needs one).
 
 Token-based, like the ``unasync`` library: the source is edited in place, token by token,
 so comments, blank lines and layout survive; then ``ruff check --select I,F401 --fix`` and
@@ -27,14 +37,47 @@ import re
 import subprocess
 import sys
 import tokenize
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ASYNC_DIR = ROOT / "src" / "poolwarden" / "_async"
-SYNC_DIR = ROOT / "src" / "poolwarden" / "_sync"
-#: Hand-written on both sides (or async-only): never generated. The housekeeper sleeps in
-#: a thread on one side and in an event-loop timer on the other.
-SKIP = {"__init__.py", "_compat.py", "_housekeeper.py"}
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One async source dir and the dir its sync copies are written to (both relative to
+    the root). ``skip`` names the modules written by hand on either side (or on one side
+    only): never generated from a source, never taken for an orphaned output."""
+
+    source: str
+    output: str
+    skip: frozenset[str]
+
+
+PAIRS = (
+    # The housekeeper sleeps in a thread on one side and in an event-loop timer on the
+    # other; the watchdog (a thread bounding blocking pings) exists on the sync side only.
+    Pair(
+        "src/poolwarden/_async",
+        "src/poolwarden/_sync",
+        frozenset({"__init__.py", "_compat.py", "_housekeeper.py", "_watchdog.py"}),
+    ),
+    # The pool tests written once: each side's _compat.py holds what differs (how work
+    # runs concurrently, how a blocking call is made, the drivers), conftest.py its fixtures.
+    Pair(
+        "tests/faults/_async",
+        "tests/faults/_sync",
+        frozenset({"__init__.py", "_compat.py", "conftest.py"}),
+    ),
+    Pair(
+        "tests/unit/_async",
+        "tests/unit/_sync",
+        frozenset({"__init__.py", "_compat.py", "conftest.py"}),
+    ),
+)
+HEADER = re.compile(r"^# Generated from (\S+) by tools/async_to_sync\.py")
 
 NAMES = {
     "AsyncPool": "Pool",
@@ -50,7 +93,6 @@ NAMES = {
     "__aexit__": "__exit__",
     "__aiter__": "__iter__",
     "__anext__": "__next__",
-    "aclose": "close",
 }
 #: Exact phrases of docstrings and comments that say something else on the sync side
 #: (each within one line; kept few: most text must read right on both sides).
@@ -70,13 +112,20 @@ _TEXT_TOKENS = {tokenize.STRING, tokenize.COMMENT} | (
 )
 
 
-def _text(s: str) -> str:
+def _text(s: str, used: Counter[str]) -> str:
     """Renames inside a string or comment: whole words only, then the phrases."""
     for pattern, repl in _TEXT_RULES:
         s = pattern.sub(repl, s)
-    s = _WORDS.sub(lambda m: NAMES[m.group(1)], s)
+
+    def rename(match: re.Match[str]) -> str:
+        used[match.group(1)] += 1
+        return NAMES[match.group(1)]
+
+    s = _WORDS.sub(rename, s)
     for phrase, replacement in PHRASES.items():
-        s = s.replace(phrase, replacement)
+        if phrase in s:
+            used[phrase] += 1
+            s = s.replace(phrase, replacement)
     return s
 
 
@@ -116,8 +165,10 @@ def drop_async_blocks(lines: list[str]) -> list[str]:
     return out
 
 
-def unasync_source(source: str) -> str:
-    """The sync text for one async module (before formatting)."""
+def unasync_source(source: str, used: Counter[str] | None = None) -> str:
+    """The sync text for one async module (before formatting); counts in ``used`` how
+    often each rule of NAMES and PHRASES fired."""
+    used = Counter() if used is None else used
     lines = drop_async_blocks(source.splitlines(keepends=True))
     # The ASYNC flag has no meaning on the sync side.
     lines = [ln for ln in lines if ln.strip() != "from ._compat import ASYNC"]
@@ -135,15 +186,16 @@ def unasync_source(source: str) -> str:
             assert nxt is not None and nxt.start[0] == row, f"line {row}: split after {tok.string}"
             edits.append((row, col, nxt.start[1], ""))
         elif tok.type == tokenize.NAME and tok.string in NAMES:
+            used[tok.string] += 1
             edits.append((row, col, ecol, NAMES[tok.string]))
         elif tok.type in _TEXT_TOKENS and row == erow:
             source = lines[row - 1][col:ecol]  # an f-string part may differ ("{{" read "{")
-            new = _text(source)
+            new = _text(source, used)
             if new != source:
                 edits.append((row, col, ecol, new))
         elif tok.type == tokenize.STRING:  # multi-line (docstrings): line by line
             for r in range(row, erow + 1):
-                lines[r - 1] = _text(lines[r - 1])
+                lines[r - 1] = _text(lines[r - 1], used)
     for row, start, end, repl in sorted(edits, reverse=True):
         line = lines[row - 1]
         lines[row - 1] = line[:start] + repl + line[end:]
@@ -174,31 +226,83 @@ def ruff(args: list[str], text: str, filename: Path) -> str:
     return done.stdout
 
 
-def generate(src: Path) -> tuple[Path, str]:
-    target = SYNC_DIR / src.name
-    rel = src.relative_to(ROOT)
-    header = (
+def header(rel: str) -> str:
+    """The first two lines of every output: the first one names its source."""
+    return (
         f"# Generated from {rel} by tools/async_to_sync.py: do not edit.\n"
         "# Change the async source, then run the tool (CI runs it with --check).\n"
     )
-    text = header + unasync_source(src.read_text())
+
+
+def generate(src: Path, target: Path, root: Path = ROOT, used: Counter[str] | None = None) -> str:
+    """The formatted sync text for the async module ``src``, to be written at ``target``."""
+    text = header(src.relative_to(root).as_posix()) + unasync_source(src.read_text(), used)
     text = ruff(["check", "--fix", "--quiet", "--select", "I,F401", "--exit-zero"], text, target)
-    return target, ruff(["format", "--quiet"], text, target)
+    return ruff(["format", "--quiet"], text, target)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def sources_of(pair: Pair, root: Path = ROOT) -> list[Path]:
+    """The async sources of ``pair`` that are generated (all but its skip list)."""
+    return sorted(p for p in (root / pair.source).glob("*.py") if p.name not in pair.skip)
+
+
+def orphans(pair: Pair, root: Path = ROOT) -> list[tuple[Path, str]]:
+    """Files in ``pair``'s output dir that nothing accounts for, each with the reason: a
+    generated file whose source is gone (or is not the source of that name), or a module
+    that is neither generated nor on the skip list."""
+    found = []
+    for path in sorted((root / pair.output).glob("*.py")):
+        if path.name in pair.skip:
+            continue
+        first = path.read_text().partition("\n")[0]
+        match = HEADER.match(first)
+        expected = f"{pair.source}/{path.name}"
+        if match is None:
+            found.append((path, f"neither generated nor in the skip list of {pair.source}"))
+        elif not (root / match.group(1)).is_file():
+            found.append((path, f"generated from {match.group(1)}, which no longer exists"))
+        elif match.group(1) != expected:
+            found.append((path, f"generated from {match.group(1)}, not from {expected}"))
+    return found
+
+
+def unused_rules(used: Counter[str]) -> list[str]:
+    """The entries of NAMES and PHRASES that matched nothing (``used`` from a run over all
+    sources)."""
+    return [f"NAMES[{k!r}]" for k in NAMES if not used[k]] + [
+        f"PHRASES[{k!r}]" for k in PHRASES if not used[k]
+    ]
+
+
+def _pair_of(src: Path, pairs: Iterable[Pair], root: Path) -> Pair:
+    for pair in pairs:
+        if src.parent == (root / pair.source).resolve() and src.name not in pair.skip:
+            return pair
+    raise SystemExit(f"{src}: not a generated async source of any pair in PAIRS")
+
+
+def main(
+    argv: Sequence[str] | None = None, pairs: Sequence[Pair] = PAIRS, root: Path = ROOT
+) -> int:
+    """Generate (or with ``--check``, verify) every pair's outputs; 0 when all is well."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="fail if any output is stale")
     parser.add_argument("files", nargs="*", type=Path, help="async sources (default: all)")
-    opts = parser.parse_args()
-    sources = opts.files or sorted(p for p in ASYNC_DIR.glob("*.py") if p.name not in SKIP)
-    stale = 0
-    problems = [p for src in sources for p in check_lock_discipline(src, src.read_text())]
+    opts = parser.parse_args(argv)
+    root = root.resolve()
+    if opts.files:
+        jobs = [(src, _pair_of(src, pairs, root)) for src in (f.resolve() for f in opts.files)]
+    else:
+        jobs = [(src.resolve(), pair) for pair in pairs for src in sources_of(pair, root)]
+    problems = [p for src, _ in jobs for p in check_lock_discipline(src, src.read_text())]
     if problems:
         print("\n".join(problems))
         return 2
-    for src in sources:
-        target, text = generate(src.resolve())
+    used: Counter[str] = Counter()
+    stale = 0
+    for src, pair in jobs:
+        target = root / pair.output / src.name
+        text = generate(src, target, root, used)
         current = target.read_text() if target.exists() else ""
         if current == text:
             continue
@@ -211,10 +315,25 @@ def main() -> int:
             )
         else:
             target.write_text(text)
-            print(f"wrote {target.relative_to(ROOT)}")
+            print(f"wrote {target.relative_to(root)}")
+    failed = bool(stale)
     if stale:
         print(f"\n{stale} generated module(s) out of date: run tools/async_to_sync.py")
-    return 1 if stale else 0
+    for pair in pairs:
+        for path, why in orphans(pair, root):
+            if not opts.check and "no longer exists" in why:
+                path.unlink()  # generated, and its source is gone: nothing is lost
+                print(f"removed {path.relative_to(root)} ({why})")
+                continue
+            failed = True
+            print(f"orphaned output {path.relative_to(root)}: {why}")
+    if not opts.files:
+        dead = unused_rules(used)
+        if dead:
+            failed = True
+            print("rename rules that matched nothing in any source (remove them):")
+            print("\n".join(f"  {rule}" for rule in dead))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

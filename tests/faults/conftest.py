@@ -1,5 +1,12 @@
 """Fixtures for the fault-injection suite: disposable servers, a fault proxy, and a table
-of what each scenario cost (user-visible errors, recovery time), printed at the end."""
+of what each scenario cost (user-visible errors, recovery time), printed at the end.
+
+The scenarios common to both pools are written once, for asyncio, in ``_async/``; their
+copies for the thread pool in ``_sync/`` are generated (``tools/async_to_sync.py``). Both
+take the fixture ``target``: here for every sync driver, overridden in
+``_async/conftest.py`` for every asyncio driver (``async_target``, which the asyncio-only
+tests here use too).
+"""
 
 from __future__ import annotations
 
@@ -89,25 +96,25 @@ def _running(kind: str, server: Any) -> None:
         server.start()
 
 
-@pytest.fixture(
-    params=[f"mysql+{d}" for d in MYSQL_DRIVERS] + [f"postgresql+{d}" for d in POSTGRES_DRIVERS]
-)
-def target(request: pytest.FixtureRequest) -> Iterator[tuple[Any, str]]:
-    """(running disposable server, driver) for every supported sync driver."""
-    kind, _, driver = str(request.param).partition("+")
-    server = request.getfixturevalue("mariadb" if kind == "mysql" else "postgres")
-    _running(kind, server)
-    yield server, driver
-    _running(kind, server)
-
-
-class AsyncTarget(NamedTuple):
-    """A running disposable server, an asyncio driver for it, and the driver's label in
-    the summary table."""
+class Target(NamedTuple):
+    """A running disposable server, a driver for it, and the driver's label in the summary
+    table."""
 
     server: Any
     driver: str
     label: str
+
+
+@pytest.fixture(
+    params=[f"mysql+{d}" for d in MYSQL_DRIVERS] + [f"postgresql+{d}" for d in POSTGRES_DRIVERS],
+)
+def target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    """(running disposable server, driver, label) for every supported sync driver."""
+    kind, _, driver = str(request.param).partition("+")
+    server = request.getfixturevalue("mariadb" if kind == "mysql" else "postgres")
+    _running(kind, server)
+    yield Target(server, driver, driver)
+    _running(kind, server)
 
 
 #: The asyncio drivers (URL scheme) and their labels in the summary table: psycopg serves
@@ -120,26 +127,26 @@ ASYNC_DRIVERS = {
 
 
 @pytest.fixture(params=list(ASYNC_DRIVERS), ids=list(ASYNC_DRIVERS.values()))
-def async_target(request: pytest.FixtureRequest) -> Iterator[AsyncTarget]:
+def async_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """(running disposable server, driver, label) for every supported asyncio driver, on
     the same session-wide servers as :func:`target`."""
     kind, _, driver = str(request.param).partition("+")
     server = request.getfixturevalue("mariadb" if kind == "mysql" else "postgres")
     _running(kind, server)
-    yield AsyncTarget(server, driver, ASYNC_DRIVERS[str(request.param)])
+    yield Target(server, driver, ASYNC_DRIVERS[str(request.param)])
     _running(kind, server)
 
 
 @pytest.fixture
-def proxy(target: tuple[Any, str]) -> Iterator[FaultProxy]:
-    server, _ = target
-    fault_proxy = FaultProxy(server.port)
+def proxy(target: Target) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the target's server."""
+    fault_proxy = FaultProxy(target.server.port)
     yield fault_proxy
     fault_proxy.stop()
 
 
 @pytest.fixture
-def async_proxy(async_target: AsyncTarget) -> Iterator[FaultProxy]:
+def async_proxy(async_target: Target) -> Iterator[FaultProxy]:
     """A fault proxy in front of the asyncio target's server."""
     fault_proxy = FaultProxy(async_target.server.port)
     yield fault_proxy

@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from poolwarden import AsyncPool
-from tests.faults.async_workload import bounded, request, run, sleep_sql, until, warm
-from tests.faults.conftest import AsyncTarget, record
+from tests.faults._async._compat import bounded, until
+from tests.faults._async.workload import request, run, warm
+from tests.faults.conftest import Target, record
 from tests.faults.proxy import FaultProxy
+from tests.faults.sessions import sleep_sql
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -80,7 +82,7 @@ async def assert_full_capacity(pool: AsyncPool, size: int) -> None:
 
 
 async def test_tasks_cancelled_during_an_outage(
-    async_target: AsyncTarget, async_proxy: FaultProxy
+    async_target: Target, async_proxy: FaultProxy
 ) -> None:
     """Two queries run on both connections; two more tasks wait for one. The network
     path goes silent under the queries and new connections are refused (the outage).
@@ -124,7 +126,7 @@ async def test_tasks_cancelled_during_an_outage(
 
         async_proxy.accept()
         back = time.monotonic()
-        errors = await run(pool, 6, tasks=2)
+        errors = await run(pool, 6, workers=2)
         recovery = time.monotonic() - back
         await assert_full_capacity(pool, size)
         stats = assert_balanced(pool)
@@ -136,7 +138,7 @@ async def test_tasks_cancelled_during_an_outage(
 
 
 async def test_task_cancelled_while_its_checkout_pings(
-    async_target: AsyncTarget, async_proxy: FaultProxy
+    async_target: Target, async_proxy: FaultProxy
 ) -> None:
     """The only idle connection sits on a black-holed path; the checkout pings it
     (validation_timeout 10 s) and the task is cancelled during that ping. The connection
@@ -157,7 +159,7 @@ async def test_task_cancelled_while_its_checkout_pings(
             del task
         after_cancel = pool.stats()
         back = time.monotonic()
-        errors = await run(pool, 3, tasks=1)
+        errors = await run(pool, 3, workers=1)
         recovery = time.monotonic() - back
         await assert_full_capacity(pool, 1)
         assert_balanced(pool)

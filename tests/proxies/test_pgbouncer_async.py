@@ -18,15 +18,9 @@ from poolwarden.adapters._proxies import (
     is_pgbouncer,
     is_prepared_statement_mismatch,
 )
-from tests.faults.async_workload import (
-    bounded,
-    first_success_after,
-    outcome_of,
-    request_in_task,
-    run,
-    sleep_sql,
-    warm,
-)
+from tests.faults._async._compat import bounded, outcome_of
+from tests.faults._async.workload import first_success_after, request_in_task, run, warm
+from tests.faults.sessions import sleep_sql
 from tests.proxies.conftest import BouncerFactory, record, rules
 from tests.proxies.pgbouncer import DisposablePgBouncer
 from tests.servers import DisposablePostgres

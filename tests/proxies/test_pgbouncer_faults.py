@@ -13,9 +13,9 @@ import pytest
 
 from poolwarden import Pool, PoolTimeout
 from poolwarden.adapters._proxies import is_connection_limit_error, pgbouncer_error_kind
-from tests.faults.test_capacity_faults import occupy
-from tests.faults.test_inflight_faults import failures
-from tests.faults.workload import request, request_in_thread, run, sleep_sql, warm
+from tests.faults._sync._compat import outcome_of
+from tests.faults._sync.workload import failures, request, request_in_task, run, warm
+from tests.faults.sessions import occupy, sleep_sql
 from tests.proxies.conftest import BouncerFactory, record, rules
 from tests.proxies.pgbouncer import DisposablePgBouncer
 from tests.servers import DisposablePostgres
@@ -40,17 +40,17 @@ def test_max_client_conn_used_up_then_freed(make_bouncer: BouncerFactory) -> Non
         occupy(bouncer, "postgres", 1)
     assert is_connection_limit_error(refused.value), refused.value
     with _pool(bouncer, "transaction", pool_size=2) as pool:
-        thread, outcome = request_in_thread(pool, timeout=20)
+        task = request_in_task(pool, timeout=20)
         time.sleep(1.0)
-        assert not outcome  # still waiting, not failed
+        assert not task.done()  # still waiting, not failed
         blockers.pop().close()
         freed = time.monotonic()
-        thread.join(30)
+        outcome = outcome_of(task, 30)
         stats = pool.stats()
         adapter = pool.engine.adapter
     for conn in blockers:
         conn.close()
-    done = outcome[0]
+    done = outcome
     recovery = done - freed if isinstance(done, float) else None
     record("max_client_conn used up, then freed", "transaction", int(recovery is None), "0",
            recovery)  # fmt: skip
@@ -82,15 +82,15 @@ def test_server_down_at_start_then_up(
     running_postgres.stop()
     bouncer = make_bouncer(mode)
     with _pool(bouncer, mode) as pool:
-        thread, outcome = request_in_thread(pool, timeout=30)
+        task = request_in_task(pool, timeout=30)
         time.sleep(1.5)
-        assert not outcome
+        assert not task.done()
         running_postgres.start()
         up = time.monotonic()
-        thread.join(40)
-        errors = run(pool, 6, threads=2)
+        outcome = outcome_of(task, 40)
+        errors = run(pool, 6, workers=2)
         stats = pool.stats()
-    done = outcome[0]
+    done = outcome
     recovery = done - up if isinstance(done, float) else None
     record("server down at start, up later", mode, int(recovery is None) + len(errors), "0",
            recovery, f"{stats.connect_failures} connect failures")  # fmt: skip
@@ -130,8 +130,8 @@ def test_query_wait_timeout(make_bouncer: BouncerFactory) -> None:
     with _pool(bouncer, "transaction") as pool:
         warm(pool, 1)
         holder.execute("SELECT 1")  # a transaction left open holds the only server conn
-        thread, outcome = request_in_thread(pool)
-        thread.join(30)
+        task = request_in_task(pool)
+        outcome = outcome_of(task, 30)
         holder.rollback()
         errors = run(pool, REQUESTS)
         adapter = pool.engine.adapter
@@ -155,7 +155,7 @@ def test_server_fault_mid_query(
     08P01 "server conn crashed?") under a running query."""
     with _pool(bouncer, mode) as pool:
         warm(pool, 3)
-        thread, outcome = request_in_thread(pool, sleep_sql("postgresql", 10))
+        task = request_in_task(pool, sleep_sql("postgresql", 10))
         time.sleep(0.5)
         if crash:
             running_postgres.stop(kill=True)
@@ -163,7 +163,7 @@ def test_server_fault_mid_query(
         else:
             running_postgres.restart()
         back = time.monotonic()
-        thread.join(30)
+        outcome = outcome_of(task, 30)
         inflight = failures(outcome)
         errors = run(pool, REQUESTS)
         recovery = time.monotonic() - back
@@ -251,7 +251,7 @@ def test_pgbouncer_fault_under_load(bouncer: DisposablePgBouncer, mode: str, fau
             done_at_fault = load.done
             time.sleep(0.7)
         errors = [exc for _, exc in load.errors]
-        after = run(pool, REQUESTS, threads=3)
+        after = run(pool, REQUESTS, workers=3)
         stats = pool.stats()
         adapter = pool.engine.adapter
     last = max((at for at, _ in load.errors), default=struck)

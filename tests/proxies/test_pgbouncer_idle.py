@@ -14,9 +14,9 @@ import time
 from typing import Any
 
 from poolwarden import Pool
+from tests.faults._sync.workload import first_success_after, run, warm
 from tests.faults.conftest import wait_until
-from tests.faults.test_idle_faults import kill_sessions
-from tests.faults.workload import first_success_after, run, warm
+from tests.faults.sessions import kill_sessions
 from tests.proxies.conftest import BouncerFactory, record, rules
 from tests.proxies.pgbouncer import DisposablePgBouncer
 from tests.servers import DisposablePostgres

@@ -1,5 +1,7 @@
-"""The asyncio pool on the fake driver: the API, fair hand-off between tasks, timeouts,
-cancellation, liveness, held connections, leaks, outages and closing."""
+"""The asyncio pool on the fake driver: the API, timeouts, cancellation, liveness, held
+connections, leaks, event loops; what only it has or does its own way. What both pools do
+alike is written once in ``_async/test_pool_behaviour.py`` (and generated into
+``_sync/``)."""
 
 from __future__ import annotations
 
@@ -17,12 +19,11 @@ from poolwarden import (
     AsyncPooledConnection,
     ConnectionLost,
     ConnectionReturned,
-    PoolClosed,
     PoolError,
     PoolTimeout,
 )
 from tests.clock import FakeClock
-from tests.fakedb import ACCESS_DENIED, FakeServer, OperationalError
+from tests.fakedb import FakeServer
 from tests.fakedb_async import AsyncFakeAdapter, AsyncFakeServer
 
 pytestmark = pytest.mark.anyio
@@ -56,21 +57,6 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.002)
-
-
-async def test_async_with_cursor_and_reuse(make_apool: MakePool, server: FakeServer) -> None:
-    pool = make_apool(pool_size=3)
-    assert server.connections == []
-    async with pool.connection() as conn:
-        assert isinstance(conn, AsyncPooledConnection)
-        async with conn.cursor() as cur:
-            await cur.execute("SELECT 1")
-            assert await cur.fetchall() == [(1,)]
-        await conn.commit()
-    async with pool.connection() as again:
-        assert again.raw.sync is server.connections[0]
-    stats = pool.stats()
-    assert (stats.connects, stats.checkouts, stats.checkins, stats.idle) == (1, 2, 2, 1)
 
 
 async def test_await_forms_and_explicit_return(make_apool: MakePool) -> None:
@@ -148,50 +134,6 @@ async def test_configure_may_be_a_coroutine(aserver: AsyncFakeServer, server: Fa
         pool.connection() as conn,
     ):
         assert configured == [conn.raw]
-
-
-async def test_disconnect_during_query_discards(make_apool: MakePool, server: FakeServer) -> None:
-    pool = make_apool(pool_size=1)
-    server.fail("execute", OperationalError(2013, "Lost connection"))
-    with pytest.raises(OperationalError):
-        async with pool.connection() as conn:
-            await conn.cursor().execute("SELECT 1")
-    assert not server.connections[0].open and pool.stats().discards == 1
-
-
-async def test_fifo_hand_off_between_tasks(make_apool: MakePool) -> None:
-    pool = make_apool(pool_size=1, max_overflow=0)
-    holder = await pool.getconn()
-    order: list[int] = []
-
-    async def wait(i: int) -> None:
-        async with pool.connection(timeout=5):
-            order.append(i)
-            await asyncio.sleep(0)
-
-    tasks = []
-    for i in range(5):
-        tasks.append(asyncio.create_task(wait(i)))
-        await until(lambda: pool.stats().waiting == len(tasks))
-    await holder.close()
-    newcomer = asyncio.create_task(wait(99))  # may not barge past the queue
-    await asyncio.gather(*tasks, newcomer)
-    assert order == [0, 1, 2, 3, 4, 99]
-    assert pool.stats().peak_waiting >= 5
-
-
-async def test_timeout_names_limits_and_holder(make_apool: MakePool) -> None:
-    pool = make_apool(pool_size=1, max_overflow=1)
-    held = [await pool.getconn(), await pool.getconn()]  # the holders' call site
-    line = test_timeout_names_limits_and_holder.__code__.co_firstlineno + 2
-    with pytest.raises(PoolTimeout) as info:
-        await pool.getconn(timeout=0.1)
-    text = str(info.value)
-    assert "2 of 2 connections in use (pool_size=1, max_overflow=1)" in text
-    assert f"test_async_pool.py:{line}:test_timeout_names_limits_and_holder" in text
-    assert pool.stats().timeouts == 1 and pool.stats().waiting == 0
-    for conn in held:
-        await conn.close()
 
 
 async def test_cancelled_waiter_loses_nothing(make_apool: MakePool) -> None:
@@ -314,32 +256,6 @@ async def test_silent_death_found_by_a_bounded_ping(
     assert stats.pings == 1 and stats.ping_failures == 1
 
 
-async def test_server_down_waits_then_recovers(make_apool: MakePool, server: FakeServer) -> None:
-    pool = make_apool(pool_size=1)
-    server.down()
-    checkout = asyncio.create_task(pool.getconn(timeout=5))
-    await until(lambda: pool.stats().connect_failures >= 2)
-    server.up()
-    conn = await checkout
-    await conn.close()
-    with pytest.raises(PoolTimeout) as info:
-        server.down()
-        server.connections[-1].server_closes()
-        await pool.getconn(timeout=0.3)
-    assert isinstance(info.value.__cause__, OperationalError)
-
-
-async def test_permanent_connect_error_raised_at_once(
-    make_apool: MakePool, server: FakeServer
-) -> None:
-    pool = make_apool(pool_size=1)
-    server.fail("connect", OperationalError(ACCESS_DENIED, "Access denied"))
-    started = time.monotonic()
-    with pytest.raises(OperationalError, match="Access denied"):
-        await pool.getconn(timeout=10)
-    assert time.monotonic() - started < 5
-
-
 async def test_held_connection_dead_without_transaction_is_replaced(
     make_apool: MakePool, server: FakeServer
 ) -> None:
@@ -408,35 +324,6 @@ async def test_dropped_connection_is_reclaimed(
             pass
     assert "garbage-collected without being returned" in caplog.text
     assert pool.stats().reclaimed == 1
-
-
-async def test_close_wakes_waiters(make_apool: MakePool, server: FakeServer) -> None:
-    pool = make_apool(pool_size=1, max_overflow=0)
-    borrowed = await pool.getconn()
-    waiter = asyncio.create_task(pool.getconn(timeout=10))
-    await until(lambda: pool.stats().waiting == 1)
-    await pool.close()
-    with pytest.raises(PoolClosed):
-        await waiter
-    raw = borrowed.raw
-    assert raw.open
-    await borrowed.close()
-    assert not raw.open
-    with pytest.raises(PoolClosed):
-        await pool.getconn()
-
-
-async def test_resize_gives_waiters_room(make_apool: MakePool, server: FakeServer) -> None:
-    pool = make_apool(pool_size=1, max_overflow=0)
-    held = await pool.getconn()
-    waiter = asyncio.create_task(pool.getconn(timeout=5))
-    await until(lambda: pool.stats().waiting == 1)
-    await pool.resize(pool_size=2)
-    extra = await waiter
-    await extra.close()
-    await held.close()
-    await pool.resize(pool_size=1)
-    assert pool.stats().idle == 1 and len(server.open_connections) == 1
 
 
 async def test_repr_and_url_errors(make_apool: MakePool) -> None:

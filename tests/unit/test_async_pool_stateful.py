@@ -38,7 +38,10 @@ class AsyncPoolMachine(RuleBasedStateMachine):
             timeout=5,
             held_check_after=0,  # check before every operation: no waiting in tests
         )
-        pool.engine._core.backoff.INITIAL, pool.engine._core.backoff.CAP = 0.002, 0.02  # short waits
+        pool.engine._core.backoff.INITIAL, pool.engine._core.backoff.CAP = (
+            0.002,
+            0.02,
+        )  # short waits
         return pool
 
     def run(self, coroutine: Any) -> Any:

@@ -144,7 +144,10 @@ def test_auto_lifetime_and_keepalive_from_server_idle_timeout(
     with pool.connection() as conn:
         entry = conn._entry
         assert entry is not None
-        assert pool.engine._core.lifetime == 80.0 and 72.0 <= entry.expires_at - entry.created_at <= 80.0
+        assert (
+            pool.engine._core.lifetime == 80.0
+            and 72.0 <= entry.expires_at - entry.created_at <= 80.0
+        )
     assert pool.engine._core.keepalive == 50.0 and pool.engine._background._housekeeper is not None
 
 
@@ -265,4 +268,6 @@ def test_no_housekeeper_without_timed_work(make_pool: Any) -> None:
     pool = make_pool(max_lifetime=None, keepalive=None)
     with pool.connection():
         pass
-    assert pool.engine._background._housekeeper is None  # nothing to time: no thread (friendlier to os.fork)
+    assert (
+        pool.engine._background._housekeeper is None
+    )  # nothing to time: no thread (friendlier to os.fork)

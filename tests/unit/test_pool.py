@@ -1,4 +1,6 @@
-"""The thread-based pool on the fake driver: checkout, return, reset, errors, close, resize."""
+"""The thread-based pool on the fake driver: checkout, return, reset, errors, close, resize;
+what only it has (threads waiting, the sync proxies' attributes). What both pools do alike
+is written once in ``_async/test_pool_behaviour.py`` (and generated into ``_sync/``)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from poolwarden import ConnectionReturned, Pool, PoolClosed, PoolError, PoolTimeout
-from tests.fakedb import ACCESS_DENIED, FakeServer, OperationalError
+from poolwarden import ConnectionReturned, Pool, PoolError
+from tests.fakedb import FakeServer, OperationalError
 
 
 def wait_for(predicate: Any, timeout: float = 5.0) -> None:
@@ -20,20 +22,6 @@ def wait_for(predicate: Any, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.005)
-
-
-def test_lazy_growth_and_reuse(make_pool: Any, server: FakeServer) -> None:
-    pool = make_pool(pool_size=3)
-    assert server.connections == []
-    with pool.connection() as conn:
-        cur = conn.cursor()
-        cur.execute("SELECT 1")
-        assert cur.fetchall() == [(1,)]
-    with pool.connection() as again:
-        assert again.raw is server.connections[0]
-    assert len(server.connections) == 1
-    stats = pool.stats()
-    assert (stats.connects, stats.checkouts, stats.checkins, stats.idle) == (1, 2, 2, 1)
 
 
 def test_getconn_putconn_and_close_return(make_pool: Any) -> None:
@@ -127,21 +115,6 @@ def test_attribute_changes_restored_on_return(make_pool: Any, server: FakeServer
     assert raw.autocommit is False and raw.isolation_level == "READ COMMITTED"
 
 
-def test_disconnect_during_query_discards_connection(make_pool: Any, server: FakeServer) -> None:
-    pool = make_pool(pool_size=1, max_overflow=0)
-    with pool.connection() as conn:
-        first = conn.raw
-        server.fail("execute", OperationalError(2006, "MySQL server has gone away"))
-        with pytest.raises(OperationalError) as info:
-            conn.cursor().execute("SELECT 1")
-        assert info.value.args[0] == 2006  # the driver's own error, code intact
-    assert not first.open
-    with pool.connection() as conn:
-        assert conn.raw is not first
-    stats = pool.stats()
-    assert stats.discards == 1 and stats.connects == 2
-
-
 def test_ordinary_error_keeps_connection(make_pool: Any, server: FakeServer) -> None:
     pool = make_pool(pool_size=1, max_overflow=0)
     with pool.connection() as conn:
@@ -172,24 +145,6 @@ def test_invalidate_closes_on_return(make_pool: Any, server: FakeServer) -> None
         conn.invalidate()
         raw = conn.raw
     assert not raw.open and pool.stats().idle == 0
-
-
-def test_timeout_message_names_limits_and_holder(make_pool: Any) -> None:
-    pool = make_pool(pool_size=1, max_overflow=1)
-    held = [pool.getconn(), pool.getconn()]  # the holders' call site is this line
-    line = test_timeout_message_names_limits_and_holder.__code__.co_firstlineno + 2
-    started = time.monotonic()
-    with pytest.raises(PoolTimeout) as info:
-        pool.getconn(timeout=0.2)
-    assert time.monotonic() - started >= 0.19
-    text = str(info.value)
-    assert "within 0.2 s" in text
-    assert "2 of 2 connections in use (pool_size=1, max_overflow=1)" in text
-    assert f"test_pool.py:{line}:test_timeout_message_names_limits_and_holder" in text
-    assert isinstance(info.value, TimeoutError)
-    assert pool.stats().timeouts == 1
-    for conn in held:
-        conn.close()
 
 
 def test_fifo_hand_off_to_longest_waiter(make_pool: Any) -> None:
@@ -245,32 +200,6 @@ def test_close_closes_idle_at_once(make_pool: Any, server: FakeServer) -> None:
     assert server.open_connections == []
 
 
-def test_close_wakes_waiters_and_closes_borrowed_on_return(make_pool: Any) -> None:
-    pool = make_pool(pool_size=1, max_overflow=0)
-    borrowed = pool.getconn()
-    errors: list[BaseException] = []
-
-    def wait() -> None:
-        try:
-            pool.getconn(timeout=10)
-        except BaseException as exc:
-            errors.append(exc)
-
-    waiter = threading.Thread(target=wait)
-    waiter.start()
-    wait_for(lambda: pool.stats().waiting == 1)
-    pool.close()
-    waiter.join(5)
-    assert len(errors) == 1 and isinstance(errors[0], PoolClosed)
-    raw = borrowed.raw
-    assert raw.open  # the holder keeps working until it gives it back
-    borrowed.close()
-    assert not raw.open
-    with pytest.raises(PoolClosed):
-        pool.getconn()
-    pool.close()  # twice is fine
-
-
 def test_context_manager_closes_pool(server: FakeServer) -> None:
     from tests.fakedb import FakeAdapter
 
@@ -279,51 +208,12 @@ def test_context_manager_closes_pool(server: FakeServer) -> None:
     assert pool.closed and not server.open_connections
 
 
-def test_resize_while_in_use(make_pool: Any, server: FakeServer) -> None:
-    pool = make_pool(pool_size=2, max_overflow=0)
-    held = [pool.getconn(), pool.getconn()]
-    got: list[Any] = []
-    t = threading.Thread(target=lambda: got.append(pool.getconn(timeout=5)))
-    t.start()
-    wait_for(lambda: pool.stats().waiting == 1)
-    pool.resize(pool_size=3)  # room for the waiter at once
-    t.join(5)
-    assert len(got) == 1 and pool.stats().in_use == 3
-    pool.resize(pool_size=1, max_overflow=0)
-    for conn in [*held, *got]:
-        conn.close()
-    stats = pool.stats()
-    assert stats.idle == 1 and stats.in_use == 0 and len(server.open_connections) == 1
-
-
 def test_min_idle_opened_in_background(make_pool: Any, server: FakeServer) -> None:
     pool = make_pool(pool_size=5, min_idle=3)
     wait_for(lambda: pool.stats().idle == 3)
     with pool.connection():
         wait_for(lambda: pool.stats().idle == 3)  # refilled while one is out
     assert pool.stats().connects == 4
-
-
-def test_permanent_connect_error_raised_immediately(make_pool: Any, server: FakeServer) -> None:
-    pool = make_pool(timeout=30)
-    server.fail("connect", OperationalError(ACCESS_DENIED, "Access denied for user 'app'"))
-    started = time.monotonic()
-    with pytest.raises(OperationalError) as info:
-        pool.getconn()
-    assert info.value.args[0] == ACCESS_DENIED
-    assert time.monotonic() - started < 5
-    assert pool.stats().connect_failures == 1
-
-
-def test_server_down_waits_then_timeout_carries_cause(make_pool: Any, server: FakeServer) -> None:
-    pool = make_pool()
-    server.down()
-    with pytest.raises(PoolTimeout) as info:
-        pool.getconn(timeout=0.5)
-    assert isinstance(info.value.__cause__, OperationalError)
-    assert "opening a new connection failed" in str(info.value)
-    assert "Connection refused" in str(info.value)
-    assert pool.stats().connect_failures >= 2  # retried with backoff meanwhile
 
 
 def test_server_back_before_timeout(make_pool: Any, server: FakeServer) -> None:

@@ -1,40 +1,41 @@
-"""The capacity scenarios of ``test_capacity_faults`` for the asyncio drivers: the server
-cannot take a connection for a while (full, or down); checkouts wait while the connector
-task retries with backoff, and succeed as soon as it can; if it never can, the timeout
-says why."""
+"""The server cannot take a connection for a while (full, or down): checkouts wait while
+connecting is retried with backoff (by connector tasks on the asyncio side), and succeed
+as soon as it can; if it never can, the timeout says why. Written once for both pools
+(the sync copy is generated)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 import pytest
 
 from poolwarden import AsyncPool, PoolTimeout
-from tests.faults.async_workload import outcome_of, request_in_task, run
-from tests.faults.conftest import AsyncTarget, record
-from tests.faults.test_capacity_faults import fill_server, limited_account, occupy
+from tests.faults.conftest import Target, record
+from tests.faults.sessions import fill_server, limited_account, occupy
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
+from ._compat import MARKS, blocking, bounded, outcome_of, sleep
+from .workload import request_in_task, run
+
+pytestmark = [*MARKS, pytest.mark.timeout(120)]
 
 
-async def test_connection_limit_reached_then_freed(async_target: AsyncTarget) -> None:
+async def test_connection_limit_reached_then_freed(target: Target) -> None:
     """The account's connection limit (MySQL 1203/1226, PostgreSQL's role CONNECTION
     LIMIT) is used up by others; the pool waits, then gets a connection once one is
     freed."""
-    server, driver, label = async_target
+    server, driver, label = target
     user = limited_account(server, 2)
     blockers = occupy(server, user, 2)
     try:
         async with AsyncPool(server.url(driver, user=user), pool_size=2) as pool:
             task = request_in_task(pool, timeout=20)
-            await asyncio.sleep(1.0)
+            await sleep(1.0)
             assert not task.done()  # still waiting, not failed
             blockers.pop().close()
             freed = time.monotonic()
             done = await outcome_of(task, 30)
-            errors = await run(pool, 6, tasks=2)
+            errors = await run(pool, 6, workers=2)
             stats = pool.stats()
     finally:
         for conn in blockers:
@@ -47,10 +48,10 @@ async def test_connection_limit_reached_then_freed(async_target: AsyncTarget) ->
     assert recovery is not None and recovery < 5
 
 
-async def test_max_connections_exhausted_then_freed(async_target: AsyncTarget) -> None:
+async def test_max_connections_exhausted_then_freed(target: Target) -> None:
     """The server's max_connections (MySQL 1040, PostgreSQL "too many clients") is used
     up; the pool waits and connects once a slot frees."""
-    server, driver, label = async_target
+    server, driver, label = target
     user = limited_account(server, 1000)
     if server.kind == "mysql":
         server.execute("SET GLOBAL max_connections = 10")  # MariaDB's minimum
@@ -60,7 +61,7 @@ async def test_max_connections_exhausted_then_freed(async_target: AsyncTarget) -
         assert "1040" in str(refusal) or "connection slots" in str(refusal), refusal
         async with AsyncPool(server.url(driver, user=user), pool_size=2) as pool:
             task = request_in_task(pool, timeout=20)
-            await asyncio.sleep(1.0)
+            await sleep(1.0)
             assert not task.done()
             blockers.pop().close()
             freed = time.monotonic()
@@ -84,9 +85,9 @@ async def test_max_connections_exhausted_then_freed(async_target: AsyncTarget) -
 
 
 @pytest.mark.parametrize("limit", ["account", "server"])
-async def test_limit_never_freed_is_named(async_target: AsyncTarget, limit: str) -> None:
+async def test_limit_never_freed_is_named(target: Target, limit: str) -> None:
     """Nothing frees a slot: the PoolTimeout names the limit that was hit."""
-    server, driver, label = async_target
+    server, driver, label = target
     user = limited_account(server, 1 if limit == "account" else 1000)
     if limit == "server" and server.kind == "mysql":
         server.execute("SET GLOBAL max_connections = 10")
@@ -95,7 +96,7 @@ async def test_limit_never_freed_is_named(async_target: AsyncTarget, limit: str)
         try:
             async with AsyncPool(server.url(driver, user=user), pool_size=1) as pool:
                 with pytest.raises(PoolTimeout) as info:
-                    await asyncio.wait_for(pool.getconn(timeout=1.5), 30)
+                    await bounded(pool.getconn(timeout=1.5), 30, "a checkout")
         finally:
             for conn in blockers:
                 conn.close()
@@ -114,38 +115,40 @@ async def test_limit_never_freed_is_named(async_target: AsyncTarget, limit: str)
     assert info.value.__cause__ is not None
 
 
-async def test_server_down_at_start_then_up(async_target: AsyncTarget) -> None:
-    """Several tasks wait through the outage while the connector backs off; all get a
+async def test_server_down_at_start_then_up(target: Target) -> None:
+    """Several borrowers wait through the outage while connecting backs off; all get a
     connection soon after the server is back."""
-    server, driver, label = async_target
-    await asyncio.to_thread(server.stop)
+    server, driver, label = target
+    await blocking(server.stop)
     async with AsyncPool(server.url(driver), pool_size=2) as pool:
         tasks = [request_in_task(pool, timeout=30) for _ in range(3)]
-        await asyncio.sleep(1.5)
+        await sleep(1.5)
         assert not any(task.done() for task in tasks)
         assert pool.stats().waiting == 3
-        await asyncio.to_thread(server.start)
+        await blocking(server.start)
         up = time.monotonic()
         outcomes = [await outcome_of(task, 40) for task in tasks]
-        errors = await run(pool, 6, tasks=2)
+        errors = await run(pool, 6, workers=2)
         stats = pool.stats()
     done = [item for item in outcomes if isinstance(item, float)]
     recovery = max(done) - up if len(done) == len(outcomes) else None
     failures = len(outcomes) - len(done) + len(errors)
-    record("server down at start, up later", label, failures, 0, recovery, "3 tasks waiting")
+    record("server down at start, up later", label, failures, 0, recovery, "3 waiting")
     assert len(done) == len(outcomes), outcomes
     assert errors == [] and stats.connect_failures >= 2, stats
     assert recovery is not None and recovery < 5  # the backoff is capped at 2 s
 
 
-async def test_server_down_for_good_times_out_with_cause(async_target: AsyncTarget) -> None:
-    server, driver, label = async_target
-    await asyncio.to_thread(server.stop)
+async def test_server_down_for_good_times_out_with_cause(target: Target) -> None:
+    server, driver, label = target
+    await blocking(server.stop)
     async with AsyncPool(server.url(driver), pool_size=2) as pool:
         with pytest.raises(PoolTimeout) as info:
-            await asyncio.wait_for(pool.getconn(timeout=1.0), 30)
+            await bounded(pool.getconn(timeout=1.0), 30, "a checkout")
         stats = pool.stats()
     record("server down for good", label, 1, 1, None, "PoolTimeout with the connect error")
     assert info.value.__cause__ is not None
-    assert pool.engine.adapter.is_retryable_connect_error(info.value.__cause__), info.value.__cause__
+    assert pool.engine.adapter.is_retryable_connect_error(info.value.__cause__), (
+        info.value.__cause__
+    )
     assert stats.in_use == 0 and stats.waiting == 0 and stats.timeouts == 1, stats

@@ -1,0 +1,184 @@
+# Generated from tests/unit/_async/test_pool_behaviour.py by tools/async_to_sync.py: do not edit.
+# Change the async source, then run the tool (CI runs it with --check).
+"""What both pools do alike on the fake driver: checkout and reuse, discards, connect
+errors, timeouts, fair hand-off, close and resize. Written once for Pool (the copy
+for Pool in ``_sync/`` is generated); what only one pool has is tested in
+``tests/unit/test_pool.py`` (threads) and ``test_async_pool.py`` (tasks, loops)."""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+import pytest
+
+from poolwarden import PoolClosed, PooledConnection, PoolTimeout
+from tests.fakedb import ACCESS_DENIED, FakeServer, OperationalError
+
+from ._compat import MARKS, fake, outcome_of, sleep, start, until
+
+pytestmark = MARKS
+
+
+def test_lazy_growth_and_reuse(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=3)
+    assert server.connections == []
+    with pool.connection() as conn:
+        assert isinstance(conn, PooledConnection)
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            assert cur.fetchall() == [(1,)]
+        conn.commit()
+    with pool.connection() as again:
+        assert fake(again.raw) is server.connections[0]
+    assert len(server.connections) == 1
+    stats = pool.stats()
+    assert (stats.connects, stats.checkouts, stats.checkins, stats.idle) == (1, 2, 2, 1)
+
+
+def test_disconnect_during_query_discards_connection(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0)
+    with pool.connection() as conn:
+        first = fake(conn.raw)
+        server.fail("execute", OperationalError(2006, "MySQL server has gone away"))
+        with pytest.raises(OperationalError) as info:
+            conn.cursor().execute("SELECT 1")
+        assert info.value.args[0] == 2006  # the driver's own error, code intact
+    assert not first.open
+    with pool.connection() as conn:
+        assert fake(conn.raw) is not first
+    stats = pool.stats()
+    assert stats.discards == 1 and stats.connects == 2
+
+
+def test_disconnect_raised_out_of_the_block_discards(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=1)
+    server.fail("execute", OperationalError(2013, "Lost connection"))
+    with pytest.raises(OperationalError):
+        with pool.connection() as conn:
+            conn.cursor().execute("SELECT 1")
+    assert not server.connections[0].open and pool.stats().discards == 1
+
+
+def test_permanent_connect_error_raised_immediately(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(timeout=30)
+    server.fail("connect", OperationalError(ACCESS_DENIED, "Access denied for user 'app'"))
+    started = time.monotonic()
+    with pytest.raises(OperationalError, match="Access denied") as info:
+        pool.getconn()
+    assert info.value.args[0] == ACCESS_DENIED
+    assert time.monotonic() - started < 5
+    assert pool.stats().connect_failures == 1
+
+
+def test_timeout_message_names_limits_and_holder(make_pool: Any) -> None:
+    pool = make_pool(pool_size=1, max_overflow=1)
+    held = [pool.getconn(), pool.getconn()]  # the holders' call site is this line
+    line = test_timeout_message_names_limits_and_holder.__code__.co_firstlineno + 2
+    started = time.monotonic()
+    with pytest.raises(PoolTimeout) as info:
+        pool.getconn(timeout=0.1)
+    assert time.monotonic() - started >= 0.09
+    text = str(info.value)
+    assert "within 0.1 s" in text
+    assert "2 of 2 connections in use (pool_size=1, max_overflow=1)" in text
+    assert f"test_pool_behaviour.py:{line}:test_timeout_message_names_limits_and_holder" in text
+    assert isinstance(info.value, TimeoutError)
+    assert pool.stats().timeouts == 1 and pool.stats().waiting == 0
+    for conn in held:
+        conn.close()
+
+
+def test_fifo_hand_off_between_waiters(make_pool: Any) -> None:
+    """Waiters are served in the order they came; a newcomer may not barge past them."""
+    pool = make_pool(pool_size=1, max_overflow=0)
+    holder = pool.getconn()
+    order: list[int] = []
+
+    def wait(i: int) -> None:
+        with pool.connection(timeout=5):
+            order.append(i)
+            sleep(0)
+
+    waiters = []
+    for i in range(5):
+        waiters.append(start(functools.partial(wait, i)))
+        until(lambda: pool.stats().waiting == len(waiters))
+    holder.close()
+    newcomer = start(functools.partial(wait, 99))
+    for waiter in [*waiters, newcomer]:
+        outcome_of(waiter, 5)
+    assert order == [0, 1, 2, 3, 4, 99]
+    assert pool.stats().peak_waiting >= 5
+
+
+def test_close_wakes_waiters_and_closes_borrowed_on_return(make_pool: Any) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0)
+    borrowed = pool.getconn()
+    waiter = start(functools.partial(pool.getconn, timeout=10))
+    until(lambda: pool.stats().waiting == 1)
+    pool.close()
+    with pytest.raises(PoolClosed):
+        outcome_of(waiter, 5)
+    raw = borrowed.raw
+    assert raw.open  # the holder keeps working until it gives it back
+    borrowed.close()
+    assert not raw.open
+    with pytest.raises(PoolClosed):
+        pool.getconn()
+    pool.close()  # twice is fine
+
+
+def test_resize_while_in_use(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=2, max_overflow=0)
+    held = [pool.getconn(), pool.getconn()]
+    waiter = start(functools.partial(pool.getconn, timeout=5))
+    until(lambda: pool.stats().waiting == 1)
+    pool.resize(pool_size=3)  # room for the waiter at once
+    got = outcome_of(waiter, 5)
+    assert pool.stats().in_use == 3
+    pool.resize(pool_size=1, max_overflow=0)
+    for conn in [*held, got]:
+        conn.close()
+    stats = pool.stats()
+    assert stats.idle == 1 and stats.in_use == 0 and len(server.open_connections) == 1
+
+
+def test_resize_gives_waiters_room(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=1, max_overflow=0)
+    held = pool.getconn()
+    waiter = start(functools.partial(pool.getconn, timeout=5))
+    until(lambda: pool.stats().waiting == 1)
+    pool.resize(pool_size=2)
+    extra = outcome_of(waiter, 5)
+    extra.close()
+    held.close()
+    pool.resize(pool_size=1)
+    assert pool.stats().idle == 1 and len(server.open_connections) == 1
+
+
+def test_server_down_waits_then_timeout_carries_cause(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool()
+    server.down()
+    with pytest.raises(PoolTimeout) as info:
+        pool.getconn(timeout=0.5)
+    assert isinstance(info.value.__cause__, OperationalError)
+    assert "opening a new connection failed" in str(info.value)
+    assert "Connection refused" in str(info.value)
+    assert pool.stats().connect_failures >= 2  # retried with backoff meanwhile
+
+
+def test_server_down_waits_then_recovers(make_pool: Any, server: FakeServer) -> None:
+    pool = make_pool(pool_size=1)
+    server.down()
+    checkout = start(functools.partial(pool.getconn, timeout=5))
+    until(lambda: pool.stats().connect_failures >= 2)
+    server.up()
+    conn = outcome_of(checkout, 10)
+    conn.close()
+    with pytest.raises(PoolTimeout) as info:
+        server.down()
+        server.connections[-1].server_closes()
+        pool.getconn(timeout=0.3)
+    assert isinstance(info.value.__cause__, OperationalError)
