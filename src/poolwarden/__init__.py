@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from ._async._pool import AsyncPool
 from ._async._proxy import AsyncPooledConnection, AsyncPooledCursor
+from ._core.settings import PoolSettings
 from ._core.stats import Percentiles, PoolStats
 from ._net.url import URL, parse_url
 from ._retry import is_disconnect_error, retry_on_disconnect
@@ -44,6 +45,7 @@ __all__ = [
     "Pool",
     "PoolClosed",
     "PoolError",
+    "PoolSettings",
     "PoolStats",
     "PoolTimeout",
     "PooledConnection",

@@ -241,9 +241,9 @@ def test_bad_arguments_name_themselves() -> None:
     with pytest.raises(ValueError, match="role must be one of"):
         poolwarden.Pool(url, role="writer")
     with pytest.raises(ValueError, match="load_balance_hosts must be one of"):
-        poolwarden.Pool(url, load_balance_hosts="round-robin")
+        poolwarden.Pool(url, load_balance_hosts="round-robin")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="proxy must be one of"):
-        poolwarden.Pool(url, proxy="haproxy")
+        poolwarden.Pool(url, proxy="haproxy")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="resolver must be a callable"):
         poolwarden.Pool(url, resolver="8.8.8.8")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="dns_refresh must be"):

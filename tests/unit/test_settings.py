@@ -12,6 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from poolwarden import Pool
+from poolwarden._core.dbapi import LoadBalance
 from poolwarden._core.settings import SETTING_NAMES, PoolOptions, PoolSettings
 
 URL = "mysql+pymysql://root:topsecret@127.0.0.1:3306/test"
@@ -104,7 +105,7 @@ def test_ping_interval(pre_ping: bool, ping_after_idle: float | None, expected: 
 
 
 @pytest.mark.parametrize(("mode", "expected"), [("disable", False), ("random", True)])
-def test_balance_random(mode: str, expected: bool) -> None:
+def test_balance_random(mode: LoadBalance, expected: bool) -> None:
     assert PoolSettings(load_balance_hosts=mode).balance_random is expected
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 from .._core.clock import Clock
+from .._core.dbapi import ConnT
 from .._core.settings import PoolOptions, PoolSettings
 from .._core.stats import PoolStats
 from .._net.servers import Resolver
@@ -26,7 +27,7 @@ elif TYPE_CHECKING:  # typing_extensions: for type checkers only (no run-time de
 __all__ = ["AsyncPool"]
 
 
-class AsyncPool:
+class AsyncPool(Generic[ConnT]):
     """A pool of database connections for asyncio tasks that never hands out a dead one.
 
     ``target`` is an SQLAlchemy-style URL (``mysql+asyncmy://user:pw@host:3306/db``,
@@ -69,7 +70,7 @@ class AsyncPool:
 
     def __init__(
         self,
-        target: str | Callable[[], Any],
+        target: str | Callable[[], ConnT] | Callable[[], Awaitable[ConnT]],
         settings: PoolSettings | None = None,
         *,
         connect_args: Mapping[str, Any] | None = None,
@@ -96,7 +97,7 @@ class AsyncPool:
     # -- checkout ------------------------------------------------------------------------
     if ASYNC:
 
-        def connection(self, timeout: float | None = None) -> _Checkout:
+        def connection(self, timeout: float | None = None) -> _Checkout[ConnT]:
             """Check out a connection. ``async with pool.connection() as conn:`` gives it
             back on exit; ``conn = await pool.connection()`` (or :meth:`getconn`) leaves
             that to :meth:`putconn` or ``await conn.close()``. Waits up to ``timeout``
@@ -104,7 +105,7 @@ class AsyncPool:
             """
             return _Checkout(self, timeout, sys._getframe(1))
 
-        async def getconn(self, timeout: float | None = None) -> AsyncPooledConnection:
+        async def getconn(self, timeout: float | None = None) -> AsyncPooledConnection[ConnT]:
             """Check out a connection (as psycopg_pool names it); give it back with
             :meth:`putconn` or ``await conn.close()``."""
             entry = await self.engine.checkout(timeout, sys._getframe(1))
@@ -112,7 +113,7 @@ class AsyncPool:
 
     else:
 
-        def connection(self, timeout: float | None = None) -> AsyncPooledConnection:
+        def connection(self, timeout: float | None = None) -> AsyncPooledConnection[ConnT]:
             """Check out a connection. Use it in a ``with`` block, which gives it back on
             exit::
 
@@ -130,7 +131,7 @@ class AsyncPool:
         getconn = connection
 
     # -- checkin -------------------------------------------------------------------------
-    async def putconn(self, conn: AsyncPooledConnection) -> None:
+    async def putconn(self, conn: AsyncPooledConnection[Any]) -> None:
         """Give back a connection from :meth:`getconn` (``conn.close()`` does the same)."""
         try:
             entry = conn._entry
@@ -184,35 +185,31 @@ class AsyncPool:
         """True once :meth:`close` was called."""
         return self.engine.closed
 
-    async def __aenter__(self) -> AsyncPool:
+    async def __aenter__(self) -> AsyncPool[ConnT]:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     def __repr__(self) -> str:
-        n = self.engine.sizes()
-        state = (
-            "closed"
-            if self.engine.closed
-            else f"idle={n.idle} in_use={n.in_use} waiting={n.waiting}"
-        )
-        return f"<{type(self).__name__} {self.name} size={n.pool_size}+{n.max_overflow} {state}>"
+        return f"<{type(self).__name__} {self.engine.describe()}>"
 
 
 if ASYNC:
 
-    class _Checkout:
+    class _Checkout(Generic[ConnT]):
         """What ``AsyncPool.connection()`` returns: await it, or use it in ``async with``."""
 
         __slots__ = ("_conn", "_frame", "_pool", "_timeout")
 
-        def __init__(self, pool: AsyncPool, timeout: float | None, frame: FrameType) -> None:
+        def __init__(
+            self, pool: AsyncPool[ConnT], timeout: float | None, frame: FrameType
+        ) -> None:
             self._pool, self._timeout = pool, timeout
             self._frame: FrameType | None = frame
-            self._conn: AsyncPooledConnection | None = None
+            self._conn: AsyncPooledConnection[ConnT] | None = None
 
-        async def _get(self) -> AsyncPooledConnection:
+        async def _get(self) -> AsyncPooledConnection[ConnT]:
             frame, self._frame = self._frame, None  # no cycle through the caller's frame
             if frame is None:
                 raise PoolError("pool.connection() gives one connection: await it only once")
@@ -223,7 +220,7 @@ if ASYNC:
         def __await__(self) -> Any:
             return self._get().__await__()
 
-        async def __aenter__(self) -> AsyncPooledConnection:
+        async def __aenter__(self) -> AsyncPooledConnection[ConnT]:
             self._conn = await self._get()
             return self._conn
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 from .._core.activity import IN_TRANSACTION, UNTOUCHED, USED, changes_session
+from .._core.dbapi import ConnT
 from .._core.held import HeldAction
 from ..adapters.async_base import maybe_await
 from ..errors import ConnectionReturned
@@ -57,7 +58,7 @@ def _tracked(name: str) -> property:
     return property(get, set_, doc=f"The driver's ``{name}``; restored when returned.")
 
 
-class AsyncPooledConnection:
+class AsyncPooledConnection(Generic[ConnT]):
     """A DB-API connection checked out of a :class:`~poolwarden.AsyncPool`.
 
     Use it as the driver's connection: ``cursor()``, ``commit()``, ``rollback()`` and every
@@ -79,11 +80,12 @@ class AsyncPooledConnection:
         "_session_changed",
     )
 
-    def __init__(self, pool: AsyncPool, entry: Entry) -> None:
+    def __init__(self, pool: AsyncPool[ConnT], entry: Entry) -> None:
         self._pool = pool
         self._engine = pool.engine
         self._entry: Entry | None = entry
-        self._raw = entry.raw
+        #: The driver's connection (its type: the pool's ``ConnT``).
+        self._raw: ConnT = entry.raw
         #: UNTOUCHED, USED (session may have changed) or IN_TRANSACTION (something ran since
         #: the last commit or rollback): the reset on return does only what this requires.
         self._activity = UNTOUCHED
@@ -166,13 +168,13 @@ class AsyncPooledConnection:
         self._entry.broken = True
 
     @property
-    def raw(self) -> Any:
+    def raw(self) -> ConnT:
         """The driver's own connection, for what the proxy does not forward. Anything done
         through it is treated as having used the connection."""
-        raw = self._live()
+        self._live()
         self._activity = IN_TRANSACTION
         self._session_changed = True
-        return raw
+        return self._raw
 
     @property
     def closed(self) -> bool:
@@ -250,7 +252,7 @@ class AsyncPooledConnection:
             self._session_changed = True
         return value
 
-    async def __aenter__(self) -> AsyncPooledConnection:
+    async def __aenter__(self) -> AsyncPooledConnection[ConnT]:
         return self
 
     async def __aexit__(
@@ -374,7 +376,7 @@ class AsyncPooledCursor:
 
     def __init__(
         self,
-        conn: AsyncPooledConnection,
+        conn: AsyncPooledConnection[Any],
         cursor: Any,
         source: Any,
         args: tuple[Any, ...],

@@ -73,16 +73,14 @@ class PoolCore:
         self.generation = 0
         self.counters = Counters()
         #: The two counters touched on every checkout live here, one lookup closer.
-        self.checkouts = 0
-        self.checkins = 0
+        self.checkouts = self.checkins = 0
         self.wait_time = Sampler()
         self.hold_time = Sampler()
         #: Seconds each successful connect attempt took (connects are rare: a small ring).
         self.create_time = Sampler(1024)
         #: Failed connect attempts by cause (see :func:`error_cause`), for metrics.
         self.connect_errors: dict[tuple[str, str], int] = {}
-        self.peak_in_use = 0
-        self.peak_waiting = 0
+        self.peak_in_use = self.peak_waiting = 0
         self._rng = rng or random.Random()
         self.backoff = Backoff(self._rng)
         #: When each connection retires (lifetime, failover, DNS).

@@ -35,6 +35,7 @@ from .config import (
     check_seconds,
     check_sizes,
 )
+from .dbapi import Lifetime, LoadBalance, ProxyKind, ResetMode
 
 # ``Unpack`` is only needed by type checkers and by ``typing.get_type_hints``; on 3.10 it
 # lives in typing_extensions, which poolwarden does not depend on at run time.
@@ -58,10 +59,10 @@ class PoolOptions(TypedDict, total=False):
     timeout: float | None
     connect_wait: float | None
     min_idle: int
-    reset: str | None
-    max_lifetime: float | str | None
+    reset: ResetMode | None
+    max_lifetime: Lifetime
     idle_timeout: float | None
-    keepalive: float | str | None
+    keepalive: Lifetime
     pre_ping: bool
     ping_after_idle: float | None
     validation_timeout: float
@@ -71,9 +72,9 @@ class PoolOptions(TypedDict, total=False):
     max_connecting: int
     role: str
     hosts: Sequence[str] | None
-    load_balance_hosts: str
+    load_balance_hosts: LoadBalance
     dns_refresh: float | None
-    proxy: str | None
+    proxy: ProxyKind | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,18 +111,18 @@ class PoolSettings:
     #: transaction that may be open, including a read snapshot; ``"session"`` also clears
     #: session state (variables, temporary tables, ``SET SESSION``) with
     #: COM_RESET_CONNECTION or ``DISCARD ALL``; ``None`` does nothing.
-    reset: str | None = "rollback"
+    reset: ResetMode | None = "rollback"
     #: Seconds after which a connection is retired (when idle, or when it comes back).
     #: ``"auto"`` (default): 80% of the server's idle timeout for the session (MySQL
     #: ``wait_timeout``, PostgreSQL ``idle_session_timeout``), at most an hour; ``None``: no
     #: limit. Shortened by up to 10% each, so they do not all expire together.
-    max_lifetime: float | str | None = "auto"
+    max_lifetime: Lifetime = "auto"
     #: Seconds after which idle connections beyond ``min_idle`` are closed.
     idle_timeout: float | None = None
     #: Seconds of idleness after which the ``min_idle`` connections are pinged in the
     #: background, so the server does not close them in quiet periods; ``"auto"``
     #: (default): half the server's idle timeout; ``None``: never.
-    keepalive: float | str | None = "auto"
+    keepalive: Lifetime = "auto"
     #: Ping every connection before handing it out (one round trip each).
     pre_ping: bool = False
     #: Ping a connection idle at least this many seconds before handing it out (catches
@@ -159,14 +160,14 @@ class PoolSettings:
     hosts: Sequence[str] | None = None
     #: ``"disable"`` (in order) or ``"random"`` (shuffled for each connect, spreading the
     #: pool's connections over the hosts).
-    load_balance_hosts: str = "disable"
+    load_balance_hosts: LoadBalance = "disable"
     #: Seconds between re-resolutions of host names (not of IP addresses); connections to
     #: an address a name no longer resolves to are retired over the next few seconds.
     #: ``None``: never.
     dns_refresh: float | None = 30.0
     #: What sits between the pool and the server: ``"auto"`` (detected on the first
     #: connection), ``"pgbouncer"``, ``"proxysql"`` or ``None`` (none).
-    proxy: str | None = "auto"
+    proxy: ProxyKind | None = "auto"
 
     # -- derived in __post_init__, for the hot path --------------------------------------
     #: ``timeout`` as a number: infinity for ``None`` (no limit).

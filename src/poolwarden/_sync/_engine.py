@@ -21,25 +21,28 @@ A borrower's connection
     :meth:`~PoolEngine.renewed` (the caller replaced it);
     :meth:`~PoolEngine.operation_failed` (an operation on it raised);
     :meth:`~PoolEngine.read_only_seen` (its server became read-only: a failover?);
-    :meth:`~PoolEngine.orphaned` (its proxy was garbage-collected unreturned).
+    :meth:`~PoolEngine.orphaned` (its proxy was garbage-collected unreturned) and
+    :meth:`~PoolEngine.reclaim_orphans` (take those back now).
 The pool
     :meth:`~PoolEngine.resize`, :meth:`~PoolEngine.close`,
     :meth:`~PoolEngine.close_idle`; readings: :meth:`~PoolEngine.stats`,
     :meth:`~PoolEngine.metrics_reading`, :meth:`~PoolEngine.sizes`,
-    :meth:`~PoolEngine.idle_connections`; and the properties ``adapter``, ``role``,
-    ``proxy``, ``closed``, ``held_check_after``, ``validation_timeout``,
-    ``last_connect_error``, and ``now`` (the clock).
+    :meth:`~PoolEngine.idle_connections`, :meth:`~PoolEngine.describe` (for a
+    repr); and the properties ``adapter``, ``role``, ``proxy``, ``closed``,
+    ``held_check_after``, ``validation_timeout``, ``last_connect_error``, and ``now`` (the
+    clock). :meth:`~PoolEngine.after_fork` is the fork registry's (``_core.fork``).
 
 Inside, the decisions are :class:`~poolwarden._core.PoolCore`'s, taken under the engine's
-lock; the engine carries them out with its parts: ``ConnectionIO`` (every driver call),
-``Background`` (connectors, housekeeper), ``ServerRules`` (what the first connection
-teaches) and ``HeldConnections``, which share one :class:`~._shared.Shared`.
+lock; the engine carries them out with its parts, which share one :class:`~._shared.Shared`
+(the books, their lock, the I/O, the clock) and never reference the engine itself:
+``ConnectionIO`` (every driver call), ``Background`` (connectors, housekeeper),
+``ServerRules`` (what the first connection teaches), ``Waiting`` (checkouts that need I/O),
+``Failover`` (what a borrower's error means) and ``HeldConnections``.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -57,10 +60,9 @@ from .._core.held import HeldAction
 from .._core.readings import Sizes
 from .._core.settings import PoolSettings
 from .._core.stats import MetricsReading, PoolStats, SampleCursor
-from .._net.servers import Resolver, check_resolver, with_hosts
-from ..adapters import Adapter, for_target
+from .._net.servers import Resolver
+from ..adapters import Adapter
 from ..adapters._proxies import ProxyInfo
-from ..adapters._roles import check_role
 from ..adapters.base import BaseAdapter
 from ..errors import ConnectionLost, PoolClosed
 from ._background import Background, Orphans
@@ -98,30 +100,10 @@ class PoolEngine:
         clock: Clock | None = None,
         fifo: bool = False,
     ) -> None:
-        if configure is not None and not callable(configure):
-            raise ValueError(
-                f"configure must be a callable taking a connection, got {configure!r}"
-            )
-        resolver = check_resolver(resolver)
-        if settings.hosts is not None:
-            target = with_hosts(target, settings.hosts)
-        adapter, detect = for_target(target, connect_args, adapter)  # type: ignore[arg-type]
-        role = settings.role
-        if role == "any":  # a PostgreSQL URL may ask with libpq's own option
-            asked = adapter.kwargs.get("target_session_attrs")
-            role = check_role(asked, "target_session_attrs") if asked else role
-        adapter.apply_role(role, settings.balance_random)
-        self._io = io = ConnectionIO(
-            adapter,
-            detect,
-            configure,
-            settings.reset,
-            settings.validation_timeout,
-            settings.probe,
-            role,
-            resolver,
-            random.shuffle if settings.balance_random else None,
+        self._io = io = ConnectionIO.for_target(
+            target, settings, connect_args, configure, adapter, resolver
         )
+        adapter = io.adapter
         self.name = name or adapter.describe()
         self.now: Callable[[], float] = (clock or MonotonicClock()).monotonic
         keepalive = settings.keepalive
@@ -448,6 +430,15 @@ class PoolEngine:
             core.pool_size,
             core.max_overflow,
         )
+
+    def describe(self) -> str:
+        """``name size=5+10 idle=.. in_use=.. waiting=..`` (or ``closed``), for reprs."""
+        n = self.sizes()
+        state = "closed" if self.closed else f"idle={n.idle} in_use={n.in_use} waiting={n.waiting}"
+        return f"{self.name} size={n.pool_size}+{n.max_overflow} {state}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"
 
     def idle_connections(self) -> list[Any]:
         """The idle connections, longest idle first (a copy)."""

@@ -9,16 +9,19 @@ makes sure none of these calls can block for long or leak a password into a mess
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._core.activity import IN_TRANSACTION
 from .._core.entry import Entry
+from .._core.settings import PoolSettings
 from .._net.greeting import wrong_server_hint
-from .._net.servers import Resolver, address_text
+from .._net.servers import Resolver, address_text, check_resolver, with_hosts
 from .._net.url import SECRET_OPTIONS
-from ..adapters import Adapter, for_connection
-from ..adapters._roles import accepts
+from ..adapters import Adapter, for_connection, for_target
+from ..adapters._roles import accepts, check_role
+from ..adapters.base import BaseAdapter
 from ..errors import WrongRole
 from ._compat import bounded_ping
 
@@ -73,6 +76,43 @@ class ConnectionIO:
         #: What a probe of the URL's port said after connecting first failed: a hint
         #: when another kind of server answers there ("" when not, None: not probed).
         self.server_hint: str | None = None
+
+    @staticmethod
+    def for_target(
+        target: Any,
+        settings: PoolSettings,
+        connect_args: Any,
+        configure: Callable[[Any], Any] | None,
+        adapter: Adapter | BaseAdapter | None,
+        resolver: Resolver | None,
+    ) -> ConnectionIO:
+        """The driver I/O for a pool of ``target`` with ``settings``: the driver's adapter,
+        told which server role to look for and how to order the hosts."""
+        if configure is not None and not callable(configure):
+            raise ValueError(
+                f"configure must be a callable taking a connection, got {configure!r}"
+            )
+        resolver = check_resolver(resolver)
+        if settings.hosts is not None:
+            target = with_hosts(target, settings.hosts)
+        adapter, detect = for_target(target, connect_args, adapter)  # type: ignore[arg-type]
+        role = settings.role
+        if role == "any":  # a PostgreSQL URL may ask with libpq's own option
+            asked = adapter.kwargs.get("target_session_attrs")
+            role = check_role(asked, "target_session_attrs") if asked else role
+        adapter.apply_role(role, settings.balance_random)
+        io = ConnectionIO(
+            adapter,
+            detect,
+            configure,
+            settings.reset,
+            settings.validation_timeout,
+            settings.probe,
+            role,
+            resolver,
+            random.shuffle if settings.balance_random else None,
+        )
+        return io
 
     # -- open and close ------------------------------------------------------------------
     def open(self) -> Opened:

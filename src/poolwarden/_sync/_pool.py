@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Generic
 
 from .._core.clock import Clock
+from .._core.dbapi import ConnT
 from .._core.settings import PoolOptions, PoolSettings
 from .._core.stats import PoolStats
 from .._net.servers import Resolver
@@ -26,7 +27,7 @@ elif TYPE_CHECKING:  # typing_extensions: for type checkers only (no run-time de
 __all__ = ["Pool"]
 
 
-class Pool:
+class Pool(Generic[ConnT]):
     """A thread-safe pool of DB-API connections that never hands out a dead one.
 
     ``target`` is an SQLAlchemy-style URL (``mysql+pymysql://user:pw@host:3306/db``,
@@ -69,7 +70,7 @@ class Pool:
 
     def __init__(
         self,
-        target: str | Callable[[], Any],
+        target: str | Callable[[], ConnT] | Callable[[], Awaitable[ConnT]],
         settings: PoolSettings | None = None,
         *,
         connect_args: Mapping[str, Any] | None = None,
@@ -94,7 +95,7 @@ class Pool:
         self.name = self.engine.name
 
     # -- checkout ------------------------------------------------------------------------
-    def connection(self, timeout: float | None = None) -> PooledConnection:
+    def connection(self, timeout: float | None = None) -> PooledConnection[ConnT]:
         """Check out a connection. Use it in a ``with`` block, which gives it back on
         exit::
 
@@ -112,7 +113,7 @@ class Pool:
     getconn = connection
 
     # -- checkin -------------------------------------------------------------------------
-    def putconn(self, conn: PooledConnection) -> None:
+    def putconn(self, conn: PooledConnection[Any]) -> None:
         """Give back a connection from :meth:`getconn` (``conn.close()`` does the same)."""
         try:
             entry = conn._entry
@@ -166,17 +167,11 @@ class Pool:
         """True once :meth:`close` was called."""
         return self.engine.closed
 
-    def __enter__(self) -> Pool:
+    def __enter__(self) -> Pool[ConnT]:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        n = self.engine.sizes()
-        state = (
-            "closed"
-            if self.engine.closed
-            else f"idle={n.idle} in_use={n.in_use} waiting={n.waiting}"
-        )
-        return f"<{type(self).__name__} {self.name} size={n.pool_size}+{n.max_overflow} {state}>"
+        return f"<{type(self).__name__} {self.engine.describe()}>"

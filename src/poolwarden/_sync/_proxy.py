@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 from .._core.activity import IN_TRANSACTION, UNTOUCHED, USED, changes_session
+from .._core.dbapi import ConnT
 from .._core.held import HeldAction
 from ..errors import ConnectionReturned
 from ._held import restore_settings
@@ -52,7 +53,7 @@ def _tracked(name: str) -> property:
     return property(get, set_, doc=f"The driver's ``{name}``; restored when returned.")
 
 
-class PooledConnection:
+class PooledConnection(Generic[ConnT]):
     """A DB-API connection checked out of a :class:`~poolwarden.Pool`.
 
     Use it as the driver's connection: ``cursor()``, ``commit()``, ``rollback()`` and every
@@ -74,11 +75,12 @@ class PooledConnection:
         "_session_changed",
     )
 
-    def __init__(self, pool: Pool, entry: Entry) -> None:
+    def __init__(self, pool: Pool[ConnT], entry: Entry) -> None:
         self._pool = pool
         self._engine = pool.engine
         self._entry: Entry | None = entry
-        self._raw = entry.raw
+        #: The driver's connection (its type: the pool's ``ConnT``).
+        self._raw: ConnT = entry.raw
         #: UNTOUCHED, USED (session may have changed) or IN_TRANSACTION (something ran since
         #: the last commit or rollback): the reset on return does only what this requires.
         self._activity = UNTOUCHED
@@ -156,13 +158,13 @@ class PooledConnection:
         self._entry.broken = True
 
     @property
-    def raw(self) -> Any:
+    def raw(self) -> ConnT:
         """The driver's own connection, for what the proxy does not forward. Anything done
         through it is treated as having used the connection."""
-        raw = self._live()
+        self._live()
         self._activity = IN_TRANSACTION
         self._session_changed = True
-        return raw
+        return self._raw
 
     @property
     def closed(self) -> bool:
@@ -211,7 +213,7 @@ class PooledConnection:
             self._session_changed = True
         return value
 
-    def __enter__(self) -> PooledConnection:
+    def __enter__(self) -> PooledConnection[ConnT]:
         return self
 
     def __exit__(
@@ -335,7 +337,7 @@ class PooledCursor:
 
     def __init__(
         self,
-        conn: PooledConnection,
+        conn: PooledConnection[Any],
         cursor: Any,
         source: Any,
         args: tuple[Any, ...],

@@ -267,26 +267,7 @@ def _server_pool(plan: PoolPlan, facts: ServerFacts, proxy: ProxyFacts) -> Findi
             numbers,
             detail,
         )
-    fit = int(limit * FLEET_SHARE)
-    changes: dict[str, int]
-    if fit >= 1:
-        changes = {"proxy.max_db_connections": fit}
-        fix = (
-            f"max_db_connections={fit} in PgBouncer ({FLEET_SHARE:.0%} of {limit}), or a "
-            f"pool_size of at most {fit} for the database"
-        )
-    else:  # not one connection fits: every limit too small must be raised
-        changes = {
-            key: needed_limit(opened, reserved)
-            for cap, _, key, reserved in limits
-            if opened > cap * FLEET_SHARE
-        }
-        raised = [
-            f"{cap_name.split('=')[0]} to at least {needed_limit(opened, reserved)}"
-            for cap, cap_name, _, reserved in limits
-            if opened > cap * FLEET_SHARE
-        ]
-        fix = "raise " + " and ".join(raised)
+    fix, changes = _server_pool_fix(opened, limit, limits)
     return Finding(
         Severity.ERROR if opened > limit else Severity.WARNING,
         "proxy-server-pool",
@@ -298,6 +279,32 @@ def _server_pool(plan: PoolPlan, facts: ServerFacts, proxy: ProxyFacts) -> Findi
         fix,
         changes,
     )
+
+
+def _server_pool_fix(
+    opened: int, limit: int, limits: list[tuple[int, str, str, int]]
+) -> tuple[str, dict[str, int]]:
+    """What brings PgBouncer's ``opened`` server connections within the server's limits:
+    a smaller PgBouncer pool, or (when not one connection would fit) larger limits."""
+    fit = int(limit * FLEET_SHARE)
+    if fit >= 1:
+        fix = (
+            f"max_db_connections={fit} in PgBouncer ({FLEET_SHARE:.0%} of {limit}), or a "
+            f"pool_size of at most {fit} for the database"
+        )
+        return fix, {"proxy.max_db_connections": fit}
+    # Not one connection fits: every limit too small must be raised.
+    changes = {
+        key: needed_limit(opened, reserved)
+        for cap, _, key, reserved in limits
+        if opened > cap * FLEET_SHARE
+    }
+    raised = [
+        f"{cap_name.split('=')[0]} to at least {needed_limit(opened, reserved)}"
+        for cap, cap_name, _, reserved in limits
+        if opened > cap * FLEET_SHARE
+    ]
+    return "raise " + " and ".join(raised), changes
 
 
 def _proxysql(plan: PoolPlan, proxy: ProxyFacts) -> list[Finding]:

@@ -21,8 +21,8 @@ from ._buckets import Buckets
 from ._ticker import TICKER
 
 if TYPE_CHECKING:
-    from .._async._pool import AsyncPool
-    from .._sync._pool import Pool
+    from .._async._engine import AsyncPoolEngine
+    from .._sync._engine import PoolEngine
 
 __all__ = ["MetricsSnapshot", "PoolMetrics", "metrics_for", "release"]
 
@@ -59,7 +59,7 @@ class PoolMetrics:
     """The metrics of one pool, read by every exporter attached to it (use
     :func:`metrics_for`, which returns the same object for the same pool)."""
 
-    def __init__(self, pool: Pool | AsyncPool, name: str, engine: Any = None) -> None:
+    def __init__(self, pool: PoolEngine | AsyncPoolEngine, name: str, engine: Any = None) -> None:
         self._pool = weakref.ref(pool)
         #: The Engine it was asked for, if any: ``engine.dispose()`` puts a new pool in
         #: place (after a fork, say), and the metrics follow it.
@@ -99,7 +99,7 @@ class PoolMetrics:
             if pool is None:
                 return None
             before = self._cursor
-            reading = pool.engine.metrics_reading(before)
+            reading = pool.metrics_reading(before)
             now = reading.cursor
             # Checkouts that found a connection idle record no wait sample: they are the
             # zeros. A checkout undone meanwhile (its connection found dead) can make the
@@ -127,7 +127,7 @@ class PoolMetrics:
         engine = None if self._engine is None else self._engine()
         return engine is not None or self._pool() is not None
 
-    def _current_pool(self) -> Pool | AsyncPool | None:
+    def _current_pool(self) -> PoolEngine | AsyncPoolEngine | None:
         engine = None if self._engine is None else self._engine()
         pool = self._pool()
         if engine is None:
@@ -150,18 +150,20 @@ def _copy(buckets: Buckets) -> Buckets:
     return out
 
 
-def inner_pool(target: Any) -> Pool | AsyncPool:
-    """The poolwarden pool behind ``target``: a Pool or AsyncPool itself, a WardenPool or
-    AsyncWardenPool, or a SQLAlchemy Engine or AsyncEngine whose pool is one."""
+def inner_pool(target: Any) -> PoolEngine | AsyncPoolEngine:
+    """The poolwarden engine behind ``target``: a Pool's or AsyncPool's, a WardenPool's or
+    AsyncWardenPool's, or that of a SQLAlchemy Engine or AsyncEngine whose pool is one."""
+    from .._async._engine import AsyncPoolEngine
     from .._async._pool import AsyncPool
+    from .._sync._engine import PoolEngine
     from .._sync._pool import Pool
 
     if isinstance(target, (Pool, AsyncPool)):
-        return target
+        return target.engine
     engine = getattr(target, "sync_engine", target)  # an AsyncEngine wraps an Engine
     sa_pool = getattr(engine, "pool", engine)
     warden = getattr(sa_pool, "_warden", None)
-    if isinstance(warden, (Pool, AsyncPool)):
+    if isinstance(warden, (PoolEngine, AsyncPoolEngine)):
         return warden
     raise TypeError(
         "pool: expected a poolwarden Pool, AsyncPool, WardenPool or AsyncWardenPool, or an "
@@ -170,12 +172,12 @@ def inner_pool(target: Any) -> Pool | AsyncPool:
     )
 
 
-def default_name(target: Any, pool: Pool | AsyncPool) -> str:
+def default_name(target: Any, pool: PoolEngine | AsyncPoolEngine) -> str:
     """``host:port/database``, as OpenTelemetry's conventions suggest, from the engine's
     or the pool's URL (never the user or password); else the pool's own name."""
     url = getattr(getattr(target, "sync_engine", target), "url", None)
     if url is None:
-        url = getattr(pool.engine.adapter, "url", None)
+        url = getattr(pool.adapter, "url", None)
     host = getattr(url, "host", None)
     if not host:
         return pool.name
@@ -211,7 +213,9 @@ def metrics_for(target: Any, name: str | None = None) -> PoolMetrics:
             n += 1
             chosen = f"{base} #{n}"
         engine = getattr(target, "sync_engine", target)
-        source = PoolMetrics(pool, chosen, engine if engine is not pool else None)
+        # A Pool holds its engine for life; an Engine (or WardenPool) is followed.
+        follows = None if getattr(engine, "engine", None) is pool else engine
+        source = PoolMetrics(pool, chosen, follows)
         source.users = 1
         _sources[pool] = _names[chosen] = source
     TICKER.watch(source)

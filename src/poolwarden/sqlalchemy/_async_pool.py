@@ -126,7 +126,7 @@ class AsyncWardenPool(WardenPool):
         await_only(self._warden.close())
 
     def __repr__(self) -> str:
-        return f"<AsyncWardenPool {self._warden!r}>"
+        return f"<AsyncWardenPool {self._warden.describe()}>"
 
 
 class AsyncHeldHooks(HeldHooks):

@@ -13,7 +13,7 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.pool.base import PoolProxiedConnection, _ConnectionFairy, _ConnectionRecord
 
 from .._core.entry import Entry
-from .._core.settings import PoolSettings
+from .._core.settings import SETTING_NAMES, PoolSettings
 from .._core.stats import PoolStats
 from .._sync._engine import PoolEngine
 from ..errors import PoolTimeout
@@ -116,31 +116,14 @@ class WardenPool(QueuePool):
         role: str = "any",
         **kw: Any,
     ) -> None:
+        # Every argument of this signature, as given: recreate() passes them on.
+        args = {k: v for k, v in locals().items() if k not in ("self", "creator", "kw")}
         recycle = kw.pop("recycle", -1)
         pre_ping = bool(kw.pop("pre_ping", False))
         # SQLAlchemy's own recycle and pre-ping work as in QueuePool; poolwarden's lifetime
         # retires connections before SQLAlchemy's recycle would reconnect them at checkout.
         SAPool.__init__(self, creator, recycle=recycle, pre_ping=pre_ping, **kw)
-        self._warden_args: dict[str, Any] = {
-            "pool_size": pool_size,
-            "max_overflow": max_overflow,
-            "timeout": timeout,
-            "use_lifo": use_lifo,
-            "min_idle": min_idle,
-            "max_lifetime": max_lifetime,
-            "idle_timeout": idle_timeout,
-            "keepalive": keepalive,
-            "ping_after_idle": ping_after_idle,
-            "validation_timeout": validation_timeout,
-            "probe": probe,
-            "leak_threshold": leak_threshold,
-            "max_connecting": max_connecting,
-            "held_check_after": held_check_after,
-            "connect_wait": connect_wait,
-            "role": role,
-            "recycle": recycle,
-            "pre_ping": pre_ping,
-        }
+        self._warden_args: dict[str, Any] = {**args, "recycle": recycle, "pre_ping": pre_ping}
         if max_lifetime == "auto" and recycle is not None and recycle > -1:
             max_lifetime = float(recycle) or None  # QueuePool's pool_recycle, if given
         self._size = pool_size
@@ -152,25 +135,16 @@ class WardenPool(QueuePool):
         # With pre-ping, SQLAlchemy's ping is the check at checkout, as with QueuePool.
         records = self._record_adapter(label, checkout_checks=not pre_ping)
         #: The inner engine's settings: QueuePool's arguments in poolwarden's terms.
-        self._settings = PoolSettings(
+        settings = {k: v for k, v in args.items() if k in SETTING_NAMES}
+        settings.update(
             pool_size=pool_size or UNLIMITED,
             max_overflow=UNLIMITED if self._max_overflow == -1 else max_overflow,
-            timeout=timeout,
-            min_idle=min_idle,
             reset=None,  # SQLAlchemy resets on return (pool_reset_on_return)
             max_lifetime=max_lifetime,
-            idle_timeout=idle_timeout,
-            keepalive=keepalive,
             # SQLAlchemy's pre-ping pings every checkout: no ping of poolwarden's on top.
             ping_after_idle=None if pre_ping else ping_after_idle,
-            validation_timeout=validation_timeout,
-            probe=probe,
-            leak_threshold=leak_threshold,
-            max_connecting=max_connecting,
-            held_check_after=held_check_after,
-            connect_wait=connect_wait,
-            role=role,
         )
+        self._settings = PoolSettings(**settings)
         # QueuePool's order (FIFO unless use_lifo); poolwarden.Pool's own default is LIFO.
         engine = self._inner_engine(creator, records, label, not use_lifo)
         self._pool = ConnectionQueue(engine, records, pool_size, use_lifo)
@@ -343,7 +317,7 @@ class WardenPool(QueuePool):
         self._warden.close()
 
     def __repr__(self) -> str:
-        return f"<WardenPool {self._warden!r}>"
+        return f"<WardenPool {self._warden.describe()}>"
 
 
 #: Who called WardenPool.connect (through SQLAlchemy's checkout chain).

@@ -9,6 +9,7 @@ reads them, not when the pool next looks.
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 import pytest
 
@@ -26,7 +27,9 @@ REQUESTS = 9
 
 
 @pytest.mark.parametrize("lifetime", ["auto", None], ids=["auto-lifetime", "probe-only"])
-async def test_idle_past_session_idle_timeout(target: Target, lifetime: str | None) -> None:
+async def test_idle_past_session_idle_timeout(
+    target: Target, lifetime: Literal["auto"] | None
+) -> None:
     """The session's wait_timeout / idle_session_timeout (2 s, set by ``configure``: a
     coroutine on the asyncio side) passes while idle."""
     server, driver, label = target
