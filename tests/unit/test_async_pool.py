@@ -1,13 +1,11 @@
-"""The asyncio pool on the fake driver: the API, timeouts, cancellation, liveness, held
-connections, leaks, event loops; what only it has or does its own way. What both pools do
-alike is written once in ``_async/test_pool_behaviour.py`` (and generated into
-``_sync/``)."""
+"""The asyncio pool on the fake driver: the await forms, timeouts, cancellation, liveness,
+held connections, event loops, URLs; what only it has or does its own way. What both pools
+do alike is written once in ``_async/test_pool_behaviour.py`` and
+``_async/test_pool_return.py`` (and generated into ``_sync/``)."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -16,9 +14,7 @@ import pytest
 
 from poolwarden import (
     AsyncPool,
-    AsyncPooledConnection,
     ConnectionLost,
-    ConnectionReturned,
     PoolError,
     PoolTimeout,
 )
@@ -59,7 +55,9 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.002)
 
 
-async def test_await_forms_and_explicit_return(make_apool: MakePool) -> None:
+async def test_await_forms_of_connection_and_cursor(make_apool: MakePool) -> None:
+    """aiomysql's spellings: ``await pool.connection()`` (returned with ``putconn``) and
+    ``await conn.cursor()``; explicit returns themselves are in ``_async/test_pool_return.py``."""
     pool = make_apool(pool_size=2)
     a = await pool.connection()
     b = await pool.getconn()
@@ -70,12 +68,6 @@ async def test_await_forms_and_explicit_return(make_apool: MakePool) -> None:
     await pool.putconn(a)
     await b.close()
     assert pool.stats().idle == 2 and pool.stats().in_use == 0
-    with pytest.raises(ConnectionReturned):
-        await a.commit()
-    with pytest.raises(ConnectionReturned):
-        await pool.putconn(a)
-    with pytest.raises(PoolError, match="takes a connection checked out of this pool"):
-        await pool.putconn(object())  # type: ignore[arg-type]
 
 
 async def test_created_outside_a_loop_starts_its_work_at_first_use(
@@ -89,51 +81,6 @@ async def test_created_outside_a_loop_starts_its_work_at_first_use(
         pass
     await until(lambda: pool.stats().idle >= 2)  # min_idle kept beside the one just used
     await pool.close()
-
-
-async def test_rollback_on_return_only_when_needed(
-    make_apool: MakePool, server: FakeServer
-) -> None:
-    pool = make_apool(pool_size=1)
-    async with pool.connection():
-        pass
-    async with pool.connection() as conn:
-        await conn.cursor().execute("UPDATE t SET x = 1")
-    assert server.connections[0].rollbacks == 1
-    async with pool.connection() as conn:
-        await conn.cursor().execute("UPDATE t SET x = 1")
-        await conn.commit()
-    assert server.connections[0].rollbacks == 1  # committed: nothing to roll back
-
-
-async def test_session_reset_and_restored_settings(
-    make_apool: MakePool, server: FakeServer
-) -> None:
-    pool = make_apool(pool_size=1, reset="session")
-    async with pool.connection() as conn:
-        await conn.cursor().execute("SET @a = 1")
-        await conn.set_isolation_level("SERIALIZABLE")
-        await conn.set_autocommit(True)
-        assert server.connections[0].isolation_level == "SERIALIZABLE"
-        with pytest.raises(AttributeError, match="set_isolation_level"):
-            conn.isolation_level = "READ COMMITTED"
-    raw = server.connections[0]
-    assert raw.resets == 1 and raw.session == {}
-    assert raw.isolation_level == "READ COMMITTED" and raw.autocommit is False
-
-
-async def test_configure_may_be_a_coroutine(aserver: AsyncFakeServer, server: FakeServer) -> None:
-    configured: list[Any] = []
-
-    async def configure(raw: Any) -> None:
-        await asyncio.sleep(0)
-        configured.append(raw)
-
-    async with (
-        AsyncPool(aserver.connect, adapter=AsyncFakeAdapter(aserver), configure=configure) as pool,
-        pool.connection() as conn,
-    ):
-        assert configured == [conn.raw]
 
 
 async def test_cancelled_waiter_loses_nothing(make_apool: MakePool) -> None:
@@ -293,42 +240,7 @@ async def test_held_connection_dead_in_a_transaction_raises_until_rollback(
     assert pool.stats().held_lost == 1
 
 
-async def test_leak_reported_with_the_task_and_line(
-    make_apool: MakePool, caplog: pytest.LogCaptureFixture
-) -> None:
-    pool = make_apool(pool_size=1, leak_threshold=0.05)
-
-    async def handler() -> AsyncPooledConnection:
-        return await pool.getconn()  # leaked here
-
-    with caplog.at_level(logging.WARNING, logger="poolwarden"):
-        conn = await asyncio.create_task(handler(), name="request-42")
-        await until(lambda: "checked out for" in caplog.text)
-    assert "request-42" in caplog.text and "in handler" in caplog.text
-    assert pool.stats().leaks == 1
-    await conn.close()
-
-
-async def test_dropped_connection_is_reclaimed(
-    make_apool: MakePool, caplog: pytest.LogCaptureFixture
-) -> None:
-    pool = make_apool(pool_size=1, max_overflow=0, max_lifetime=60.0)
-
-    async def forget() -> None:
-        await pool.getconn()  # never returned
-
-    with caplog.at_level(logging.WARNING, logger="poolwarden"):
-        await forget()
-        gc.collect()
-        async with pool.connection(timeout=2):  # waits; the reclaim frees the slot
-            pass
-    assert "garbage-collected without being returned" in caplog.text
-    assert pool.stats().reclaimed == 1
-
-
-async def test_repr_and_url_errors(make_apool: MakePool) -> None:
-    pool = make_apool(pool_size=2)
-    assert "AsyncPool" in repr(pool) and "idle=0" in repr(pool)
+def test_url_errors_point_to_the_other_pool() -> None:
     with pytest.raises(ValueError, match=r"mysql\+pymysql is a sync driver.*poolwarden.Pool"):
         AsyncPool("mysql+pymysql://u:secret@127.0.0.1/db")
     with pytest.raises(ValueError, match="no asyncio driver for sqlite"):

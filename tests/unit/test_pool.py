@@ -1,18 +1,17 @@
-"""The thread-based pool on the fake driver: checkout, return, reset, errors, close, resize;
-what only it has (threads waiting, the sync proxies' attributes). What both pools do alike
-is written once in ``_async/test_pool_behaviour.py`` (and generated into ``_sync/``)."""
+"""The thread-based pool on the fake driver: reset, errors, close, resize; what only it has
+(threads waiting, the sync proxies' attributes). What both pools do alike is written once
+in ``_async/test_pool_behaviour.py`` and ``_async/test_pool_return.py`` (and generated into
+``_sync/``)."""
 
 from __future__ import annotations
 
-import gc
-import logging
 import threading
 import time
 from typing import Any
 
 import pytest
 
-from poolwarden import ConnectionReturned, Pool, PoolError
+from poolwarden import ConnectionReturned, Pool
 from tests.fakedb import FakeServer, OperationalError
 
 
@@ -24,34 +23,6 @@ def wait_for(predicate: Any, timeout: float = 5.0) -> None:
         time.sleep(0.005)
 
 
-def test_getconn_putconn_and_close_return(make_pool: Any) -> None:
-    pool = make_pool(pool_size=2)
-    a = pool.getconn()
-    b = pool.getconn()
-    assert pool.stats().in_use == 2
-    pool.putconn(a)
-    b.close()
-    assert pool.stats().idle == 2 and pool.stats().in_use == 0
-
-
-def test_use_after_return_and_double_return_raise(make_pool: Any) -> None:
-    pool = make_pool()
-    conn = pool.getconn()
-    pool.putconn(conn)
-    assert conn.closed
-    with pytest.raises(ConnectionReturned, match="already returned to the pool"):
-        conn.cursor()
-    with pytest.raises(ConnectionReturned):
-        conn.commit()
-    with pytest.raises(ConnectionReturned):
-        _ = conn.some_driver_attribute
-    with pytest.raises(ConnectionReturned):
-        pool.putconn(conn)
-    with pytest.raises(ConnectionReturned):
-        conn.close()
-    assert pool.stats().checkins == 1
-
-
 def test_cursor_from_returned_connection_refuses(make_pool: Any) -> None:
     pool = make_pool()
     with pool.connection() as conn:
@@ -60,59 +31,11 @@ def test_cursor_from_returned_connection_refuses(make_pool: Any) -> None:
         cur.execute("SELECT 1")
 
 
-def test_putconn_rejects_foreign_objects(make_pool: Any) -> None:
-    pool, other = make_pool(), make_pool()
-    conn = other.getconn()
-    with pytest.raises(PoolError, match="belongs to another pool"):
-        pool.putconn(conn)
-    with pytest.raises(PoolError, match="takes a connection checked out of this pool"):
-        pool.putconn(object())
-    other.putconn(conn)
-
-
-def test_rollback_on_return_only_when_transaction_open(make_pool: Any, server: FakeServer) -> None:
-    pool = make_pool(pool_size=1, max_overflow=0)
-    with pool.connection():
-        pass  # untouched: nothing to roll back
-    raw = server.connections[0]
-    assert raw.rollbacks == 0
-    with pool.connection() as conn:
-        conn.cursor().execute("INSERT")
-        conn.commit()  # committed: nothing open any more
-    assert raw.rollbacks == 0
-    with pool.connection() as conn:
-        conn.cursor().execute("SELECT 1")  # opens a transaction (a read snapshot)
-    assert raw.rollbacks == 1 and not raw.in_transaction
-    assert pool.stats().resets == 1
-
-
 def test_reset_none_leaves_transaction(make_pool: Any, server: FakeServer) -> None:
     pool = make_pool(pool_size=1, max_overflow=0, reset=None)
     with pool.connection() as conn:
         conn.cursor().execute("SELECT 1")
     assert server.connections[0].in_transaction
-
-
-def test_session_reset_clears_session_state(make_pool: Any, server: FakeServer) -> None:
-    pool = make_pool(pool_size=1, max_overflow=0, reset="session")
-    with pool.connection() as conn:
-        conn.cursor().execute("SET @user_var = 42")
-    assert server.connections[0].resets == 1
-    with pool.connection() as conn:
-        cur = conn.cursor()
-        cur.execute("SELECT @user_var")
-        assert cur.fetchall() == [(None,)]
-    assert len(server.connections) == 1
-
-
-def test_attribute_changes_restored_on_return(make_pool: Any, server: FakeServer) -> None:
-    pool = make_pool(pool_size=1, max_overflow=0)
-    with pool.connection() as conn:
-        conn.autocommit = True
-        conn.isolation_level = "SERIALIZABLE"
-        assert conn.autocommit is True and conn.isolation_level == "SERIALIZABLE"
-    raw = server.connections[0]
-    assert raw.autocommit is False and raw.isolation_level == "READ COMMITTED"
 
 
 def test_ordinary_error_keeps_connection(make_pool: Any, server: FakeServer) -> None:
@@ -225,18 +148,6 @@ def test_server_back_before_timeout(make_pool: Any, server: FakeServer) -> None:
     assert pool.stats().connect_failures >= 1
 
 
-def test_configure_runs_on_each_new_connection(server: FakeServer) -> None:
-    from tests.fakedb import FakeAdapter
-
-    seen: list[Any] = []
-    with (
-        Pool(server.connect, adapter=FakeAdapter(server), configure=seen.append) as pool,
-        pool.connection() as a,
-        pool.connection() as b,
-    ):
-        assert [a.raw, b.raw] == seen
-
-
 def test_stats_wait_and_hold_times(make_pool: Any) -> None:
     pool = make_pool(pool_size=1, max_overflow=0)
     for _ in range(3):
@@ -248,59 +159,6 @@ def test_stats_wait_and_hold_times(make_pool: Any) -> None:
     assert stats.peak_in_use == 1
     assert stats.as_dict()["checkouts"] == 3
     assert "checkouts=3" in str(stats)
-
-
-def test_leak_threshold_logs_once_with_stack(
-    make_pool: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    pool = make_pool(leak_threshold=0.2)
-
-    def handler_that_leaks() -> Any:
-        return pool.getconn()
-
-    with caplog.at_level(logging.INFO, logger="poolwarden"):
-        conn = handler_that_leaks()
-        wait_for(lambda: "has been checked out for" in caplog.text)
-        time.sleep(0.5)
-        conn.close()
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1
-    message = warnings[0].getMessage()
-    assert "leak_threshold=0.2 s" in message
-    assert "in handler_that_leaks" in message and "return pool.getconn()" in message
-    assert "test_leak_threshold_logs_once_with_stack" in message  # the outer frames too
-    assert "was returned after" in caplog.text
-    assert pool.stats().leaks == 1
-
-
-def test_garbage_collected_proxy_is_reclaimed(
-    make_pool: Any, server: FakeServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    pool = make_pool(pool_size=1, max_overflow=0)
-
-    def forgetful_handler() -> None:
-        conn = pool.getconn()
-        conn.cursor().execute("SELECT 1")  # leaves a transaction open
-        # returns without giving the connection back
-
-    forgetful_handler()
-    gc.collect()
-    with pool.connection(timeout=5) as conn:  # the slot came back
-        assert conn.raw is server.connections[0]
-        assert not conn.raw.in_transaction  # and was rolled back first
-    stats = pool.stats()
-    assert stats.reclaimed == 1 and stats.leaks == 1
-    assert "garbage-collected without being returned" in caplog.text
-    assert "forgetful_handler" in caplog.text
-
-
-def test_repr_shows_state(make_pool: Any) -> None:
-    pool = make_pool(pool_size=2, max_overflow=3, name="orders-db")
-    with pool.connection() as conn:
-        assert repr(pool) == "<Pool orders-db size=2+3 idle=0 in_use=1 waiting=0>"
-        assert "checked out at" in repr(conn)
-    pool.close()
-    assert repr(pool) == "<Pool orders-db size=2+3 closed>"
 
 
 def test_interrupted_waiter_loses_no_slot(make_pool: Any) -> None:

@@ -14,7 +14,6 @@ was open.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Generic
 
@@ -33,8 +32,6 @@ if TYPE_CHECKING:
     from ._pool import AsyncPool
 
 __all__ = ["IN_TRANSACTION", "UNTOUCHED", "USED", "AsyncPooledConnection", "AsyncPooledCursor"]
-
-log = logging.getLogger("poolwarden")
 
 
 def _tracked(name: str) -> property:

@@ -16,7 +16,6 @@ was open.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic
 
@@ -33,8 +32,6 @@ if TYPE_CHECKING:
     from ._pool import Pool
 
 __all__ = ["IN_TRANSACTION", "UNTOUCHED", "USED", "PooledConnection", "PooledCursor"]
-
-log = logging.getLogger("poolwarden")
 
 
 def _tracked(name: str) -> property:

@@ -1,9 +1,11 @@
 # Generated from tests/unit/_async/test_pool_behaviour.py by tools/async_to_sync.py: do not edit.
 # Change the async source, then run the tool (CI runs it with --check).
 """What both pools do alike on the fake driver: checkout and reuse, discards, connect
-errors, timeouts, fair hand-off, close and resize. Written once for Pool (the copy
-for Pool in ``_sync/`` is generated); what only one pool has is tested in
-``tests/unit/test_pool.py`` (threads) and ``test_async_pool.py`` (tasks, loops)."""
+errors, timeouts, fair hand-off, close and resize, ``configure``, ``repr``. Written once for
+Pool (the copy for Pool in ``_sync/`` is generated); what happens to a connection
+that goes back (or never does) is in ``test_pool_return.py``, and what only one pool has
+is tested in ``tests/unit/test_pool.py`` (threads) and ``test_async_pool.py`` (tasks,
+loops)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pytest
 from poolwarden import PoolClosed, PooledConnection, PoolTimeout
 from tests.fakedb import ACCESS_DENIED, FakeServer, OperationalError
 
-from ._compat import MARKS, fake, outcome_of, sleep, start, until
+from ._compat import MARKS, appending, fake, outcome_of, sleep, start, until
 
 pytestmark = MARKS
 
@@ -182,3 +184,29 @@ def test_server_down_waits_then_recovers(make_pool: Any, server: FakeServer) -> 
         server.connections[-1].server_closes()
         pool.getconn(timeout=0.3)
     assert isinstance(info.value.__cause__, OperationalError)
+
+
+def test_configure_runs_on_each_new_connection(make_pool: Any, server: FakeServer) -> None:
+    """``configure`` runs once on every new connection, before its first checkout (on the
+    asyncio side ``appending`` gives a coroutine function, which the pool awaits)."""
+    seen: list[Any] = []
+    with make_pool(configure=appending(seen)) as pool:
+        with pool.connection() as a, pool.connection() as b:
+            assert seen == [a.raw, b.raw]
+            assert [fake(raw) for raw in seen] == server.connections
+        with pool.connection():
+            pass  # an idle one reused: not configured again
+        assert len(seen) == 2
+    assert pool.closed
+
+
+def test_repr_shows_state(make_pool: Any) -> None:
+    pool = make_pool(pool_size=2, max_overflow=3, name="orders-db")
+    assert repr(pool) == "<Pool orders-db size=2+3 idle=0 in_use=0 waiting=0>"
+    with pool.connection() as conn:
+        assert repr(pool) == "<Pool orders-db size=2+3 idle=0 in_use=1 waiting=0>"
+        assert repr(conn).startswith("<PooledConnection #1 checked out at ")
+        assert repr(conn).endswith(f" of {pool!r}>")
+    assert repr(conn) == f"<PooledConnection (returned) of {pool!r}>"
+    pool.close()
+    assert repr(pool) == "<Pool orders-db size=2+3 closed>"
