@@ -9,12 +9,14 @@ integration suite must never pass for a green run.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 
-from poolwarden import Pool
+from poolwarden import AsyncPool, Pool
 from tests.fakedb import FakeAdapter, FakeServer
+from tests.fakedb_async import AsyncFakeAdapter, AsyncFakeServer
 
 MYSQL = os.environ.get("POOLWARDEN_TEST_MYSQL", "root@127.0.0.1:3306/test")
 POSTGRES = os.environ.get("POOLWARDEN_TEST_POSTGRES", "postgres@127.0.0.1:5432/test")
@@ -129,6 +131,24 @@ def make_pool(server: FakeServer) -> Iterator[object]:
     yield make
     for pool in pools:
         pool.close()
+
+
+@pytest.fixture
+async def make_apool(server: FakeServer) -> AsyncIterator[Callable[..., AsyncPool]]:
+    """Build asyncio pools on the asyncio fake driver (over ``server``); all are closed
+    after the test."""
+    aserver = AsyncFakeServer(server)
+    pools: list[AsyncPool] = []
+
+    def make(**kwargs: Any) -> AsyncPool:
+        kwargs.setdefault("adapter", AsyncFakeAdapter(aserver))
+        pool = AsyncPool(aserver.connect, **kwargs)
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        await pool.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -30,21 +30,6 @@ MakePool = Callable[..., AsyncPool]
 @pytest.fixture
 def aserver(server: FakeServer) -> AsyncFakeServer:
     return AsyncFakeServer(server)
-
-
-@pytest.fixture
-async def make_apool(aserver: AsyncFakeServer) -> AsyncIterator[MakePool]:
-    pools: list[AsyncPool] = []
-
-    def make(**kwargs: Any) -> AsyncPool:
-        kwargs.setdefault("adapter", AsyncFakeAdapter(aserver))
-        pool = AsyncPool(aserver.connect, **kwargs)
-        pools.append(pool)
-        return pool
-
-    yield make
-    for pool in pools:
-        await pool.close()
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

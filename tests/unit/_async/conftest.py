@@ -3,29 +3,14 @@ generated copies in ``_sync/`` on Pool, through ``tests/conftest.py``'s ``make_p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
 from poolwarden import AsyncPool
-from tests.fakedb import FakeServer
-from tests.fakedb_async import AsyncFakeAdapter, AsyncFakeServer
 
 
 @pytest.fixture
-async def make_pool(server: FakeServer) -> AsyncIterator[Callable[..., AsyncPool]]:
-    """Build asyncio pools on the fake driver (over ``server``); all are closed after the
-    test."""
-    aserver = AsyncFakeServer(server)
-    pools: list[AsyncPool] = []
-
-    def make(**kwargs: Any) -> AsyncPool:
-        kwargs.setdefault("adapter", AsyncFakeAdapter(aserver))
-        pool = AsyncPool(aserver.connect, **kwargs)
-        pools.append(pool)
-        return pool
-
-    yield make
-    for pool in pools:
-        await pool.close()
+def make_pool(make_apool: Callable[..., AsyncPool]) -> Callable[..., AsyncPool]:
+    """Here ``make_pool`` makes asyncio pools (``tests/conftest.py``'s ``make_apool``)."""
+    return make_apool
