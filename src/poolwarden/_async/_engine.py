@@ -191,9 +191,9 @@ class AsyncPoolEngine:
         """Check out an entry for the caller at ``frame`` (for leak reports), waiting up to
         ``timeout`` seconds (None: the pool's)."""
         got = self.checkout_nowait(frame)
-        if isinstance(got, Entry):
+        if got.__class__ is Entry:  # not isinstance(): a call costs on the hot path
             return got
-        return await self.finish_checkout(got, timeout)
+        return await self.finish_checkout(got, timeout)  # type: ignore[arg-type]
 
     def checkout_nowait(self, frame: FrameType) -> Entry | Pending:
         """The part of a checkout that needs no I/O, the whole of it most times: an idle
@@ -207,13 +207,13 @@ class AsyncPoolEngine:
         with self._lock:
             if core.closed:
                 raise PoolClosed(f"the pool {self.name} is closed")
-            entry = core.checkout(now)
+            entry, fit = core.checkout_checked(now)
         if entry is None:
             return Pending(None, now, frame)
         entry.site_code = frame.f_code
         entry.site_lasti = frame.f_lasti
         # Only a connection that fails a quick check costs more.
-        if not core.fit(entry, now) or (entry.probe is not None and entry.probe()):
+        if not fit or (entry.probe is not None and entry.probe()):
             return Pending(entry, now, frame)
         if core.min_idle or self._leak_threshold is not None:
             self._after_checkout(entry, now, frame)  # leak reports, refills

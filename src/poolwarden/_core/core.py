@@ -112,11 +112,18 @@ class PoolCore:
     def checkout(self, now: float) -> Entry | None:
         """Take an idle connection — the most recently used one, or with ``fifo`` the one
         idle longest — or ``None`` if there is none."""
+        return self.checkout_checked(now)[0]
+
+    def checkout_checked(self, now: float) -> tuple[Entry | None, bool]:
+        """:meth:`checkout`, and whether the connection passed the quick checks, without
+        I/O: within its lifetime, not idle so long that it needs a ping, not suspect. (The
+        socket probe, a system call, is the shell's part of the quick checks.) This is the
+        hottest path of the pool: it makes no call (one costs as much as the checks)."""
         idle = self.idle
         if not idle:
-            return None
+            return None, False
         entry = idle.pop(0) if self.fifo else idle.pop()
-        # _hand_out, inlined: this is the hottest path of the pool.
+        # _hand_out, inlined.
         in_use = self.in_use
         in_use[entry] = None
         entry.checkout_at = now
@@ -124,7 +131,11 @@ class PoolCore:
         self.checkouts += 1
         if len(in_use) > self.peak_in_use:
             self.peak_in_use = len(in_use)
-        return entry
+        return entry, (
+            now < entry.expires_at
+            and now - entry.last_used < self.ping_after_idle
+            and entry.checked_at > self.suspect_before
+        )
 
     def _hand_out(self, entry: Entry, now: float) -> None:
         self.in_use[entry] = None
@@ -311,16 +322,6 @@ class PoolCore:
         return (
             now - entry.last_used >= self.ping_after_idle
             or entry.checked_at <= self.suspect_before
-        )
-
-    def fit(self, entry: Entry, now: float) -> bool:
-        """The quick checks of an idle connection just checked out, without I/O: within its
-        lifetime, not idle so long that it needs a ping, not suspect. (The socket probe,
-        a system call, is the shell's part of the quick checks.)"""
-        return (
-            now < entry.expires_at
-            and now - entry.last_used < self.ping_after_idle
-            and entry.checked_at > self.suspect_before
         )
 
     def verdict(self, entry: Entry, now: float) -> Verdict:

@@ -147,9 +147,9 @@ class WardenPool(QueuePool):
         self._settings = PoolSettings(**settings)
         # QueuePool's order (FIFO unless use_lifo); poolwarden.Pool's own default is LIFO.
         engine = self._inner_engine(creator, records, label, not use_lifo)
-        self._pool = ConnectionQueue(engine, records, pool_size, use_lifo)
+        hooks = self._held_hooks(engine, records)
+        self._pool = ConnectionQueue(engine, records, hooks, pool_size, use_lifo)
         self._held_checks = engine.held_check_after != math.inf
-        self._hooks = self._held_hooks(engine, records)
 
     def _record_adapter(self, label: str, checkout_checks: bool) -> RecordAdapter:
         """How the inner pool makes, checks and closes SQLAlchemy connection records."""
@@ -208,7 +208,7 @@ class WardenPool(QueuePool):
     def _held_state(self, entry: Entry) -> HeldState:
         """What the checkouts of ``entry``'s record know about its use (made once)."""
         engine, driver = self._pool.warden, self._pool.records.driver
-        return HeldState(entry, engine.held_check_after, driver.needs_rollback, self._hooks)
+        return HeldState(entry, engine.held_check_after, driver.needs_rollback, self._pool.hooks)
 
     def _checkout_entry(self) -> Entry:
         """Check out an entry for whoever called ``connect``."""
@@ -244,7 +244,7 @@ class WardenPool(QueuePool):
     def _renewed(self, entry: Entry, record: _ConnectionRecord, held: bool = False) -> None:
         """``record`` holds a new connection (SQLAlchemy reconnected it in place, or the
         held-connection check replaced a dead one): probe its socket, start its life."""
-        self._hooks.renewed(entry, record, held)
+        self._pool.hooks.renewed(entry, record, held)
 
     def _dbapi_error(self, exc: BaseException, connection: Any) -> None:
         """A statement on ``connection`` (an engine Connection) raised ``exc``: tell the

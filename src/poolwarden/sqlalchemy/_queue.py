@@ -26,13 +26,15 @@ class ConnectionQueue(Generic[W, R]):
     """A WardenPool's connections: the poolwarden pool holding its SQLAlchemy connection
     records, with QueuePool's queue's read-only interface."""
 
-    __slots__ = ("maxsize", "records", "use_lifo", "warden")
+    __slots__ = ("hooks", "maxsize", "records", "use_lifo", "warden")
 
-    def __init__(self, warden: W, records: R, maxsize: int, use_lifo: bool) -> None:
-        #: The poolwarden pool deciding who gets which record.
+    def __init__(self, warden: W, records: R, hooks: Any, maxsize: int, use_lifo: bool) -> None:
+        #: The poolwarden engine deciding who gets which record.
         self.warden = warden
-        #: How that pool makes, checks and closes records.
+        #: How that engine makes, checks and closes records.
         self.records = records
+        #: What the held-connection check of the pool's proxies asks (a ``HeldHooks``).
+        self.hooks = hooks
         #: QueuePool's ``pool_size`` (0: no limit).
         self.maxsize = maxsize
         self.use_lifo = use_lifo
