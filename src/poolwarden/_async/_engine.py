@@ -1,8 +1,9 @@
 """The machinery behind :class:`~poolwarden.AsyncPool`: one engine per pool.
 
-``AsyncPool`` (and the generated ``Pool``) is the face users hold; ``WardenPool`` and
-``AsyncWardenPool`` put SQLAlchemy's face on the same engine, and the per-checkout proxies
-work through it. Those callers use only this interface:
+The pool applications hold (``AsyncPool`` here) is the engine's face; SQLAlchemy's pools
+put another face on an engine (``WardenPool`` on the thread pool's, ``AsyncWardenPool`` on
+the asyncio one's), and the per-checkout proxies work through it. Those callers use only
+this interface:
 
 Checking out and returning
     :meth:`~AsyncPoolEngine.checkout` (the whole of a checkout);

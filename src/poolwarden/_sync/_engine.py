@@ -2,9 +2,10 @@
 # Change the async source, then run the tool (CI runs it with --check).
 """The machinery behind :class:`~poolwarden.Pool`: one engine per pool.
 
-``Pool`` (and the generated ``Pool``) is the face users hold; ``WardenPool`` and
-``AsyncWardenPool`` put SQLAlchemy's face on the same engine, and the per-checkout proxies
-work through it. Those callers use only this interface:
+The pool applications hold (``Pool`` here) is the engine's face; SQLAlchemy's pools
+put another face on an engine (``WardenPool`` on the thread pool's, ``AsyncWardenPool`` on
+the asyncio one's), and the per-checkout proxies work through it. Those callers use only
+this interface:
 
 Checking out and returning
     :meth:`~PoolEngine.checkout` (the whole of a checkout);
