@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -23,6 +23,14 @@ POSTGRES = os.environ.get("POOLWARDEN_TEST_POSTGRES", "postgres@127.0.0.1:5432/t
 MYSQL_DRIVERS = ("pymysql", "mysqldb", "mysqlconnector")
 POSTGRES_DRIVERS = ("psycopg", "psycopg2")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(message: str) -> NoReturn:
+    """A server, driver or tool a test needs is missing: a skip, or under CI=true a failure."""
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: a failure, not a skip)")
+    pytest.skip(message)
+
 
 _reachable: dict[str, str | None] = {}
 

@@ -29,7 +29,8 @@ import pytest
 
 from poolwarden import AsyncPool, Pool, PoolTimeout
 from poolwarden._core.storm import StormGate
-from tests.faults.conftest import IN_CI, record
+from tests.conftest import unavailable
+from tests.faults.conftest import record
 from tests.servers import DisposableMariaDB, DisposablePostgres
 
 #: Slots: 20 on each server. MariaDB keeps one more for SUPER (root reads its counters
@@ -60,9 +61,7 @@ def _start(kind: str) -> Any:
     except Exception as exc:
         shutil.rmtree(base, ignore_errors=True)
         message = f"cannot start a disposable {kind} server: {exc!r}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(message)
     if kind == "mysql":
         server.execute(
             f"CREATE USER IF NOT EXISTS {USER}@'127.0.0.1'",

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from poolwarden import AsyncPool
-from tests.faults.conftest import IN_CI, Target, record
+from tests.conftest import unavailable
+from tests.faults.conftest import Target, record
 from tests.faults.proxy import FaultProxy, nft_available
 from tests.faults.sessions import sleep_sql
 
@@ -57,9 +58,7 @@ async def test_blackholed_network_mid_query(target: Target, proxy: FaultProxy) -
         # libpq's only bounds on a silent path are TCP-level; a proxy in user space still
         # acknowledges packets, so only dropping them in the kernel makes the fault real.
         message = "needs nftables (root) to drop packets for libpq's TCP keepalives"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(message)
     caller_bound = driver == "aiomysql"
     url = server.url(driver, port=proxy.port, query=SILENT_PATH_LIMITS[driver])
     # aiomysql: the caller's deadline cancels the hung query; an interrupted query makes
